@@ -1,0 +1,6 @@
+#!/usr/bin/env python3
+"""Command-line entry: `python build.py --help`."""
+from site_src.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Diagnostics: every problem a run finds, collected instead of raised.
+
+Stages append `Diagnostic`s to a `Report`; the command prints them all at the end,
+sorted, in one of three formats (plain text, GitHub Actions annotations, JSON lines).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Iterable
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    path: str
+    """Path of the file at fault, relative to the project root (posix slashes)."""
+    line: int
+    """1-based line of the offending key or body line; 0 when the whole file is at fault."""
+    severity: str
+    message: str
+    hint: str = ""
+    """What was probably meant ("did you mean 'CP504'?"), appended to the message."""
+    code: str = ""
+    """Stable identifier of the check, e.g. ``ref-unknown``."""
+
+    def text(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}: {self.severity}: {self.message}{hint}"
+
+
+@dataclass
+class Report:
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, path: str, line: int, message: str, hint: str = "", code: str = "") -> None:
+        self.items.append(Diagnostic(path, line, ERROR, message, hint, code))
+
+    def warning(self, path: str, line: int, message: str, hint: str = "", code: str = "") -> None:
+        self.items.append(Diagnostic(path, line, WARNING, message, hint, code))
+
+    def extend(self, items: Iterable[Diagnostic]) -> None:
+        self.items.extend(items)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == WARNING]
+
+    def failed(self, strict: bool = False) -> bool:
+        return bool(self.errors or (strict and self.warnings))
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(set(self.items), key=lambda d: (d.path, d.line, d.severity, d.message))
+
+
+def did_you_mean(word: str, candidates: Iterable[str], *, labels: dict[str, str] | None = None) -> str:
+    """Return "did you mean 'X'?" for the closest candidate, or "" when nothing is close.
+
+    `labels` maps a folded candidate to the spelling to show the writer.
+    """
+    pool = list(candidates)
+    match = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
+    if not match:
+        return ""
+    shown = labels.get(match[0], match[0]) if labels else match[0]
+    return f"did you mean '{shown}'?"
+
+
+def format_text(items: list[Diagnostic]) -> str:
+    return "".join(d.text() + "\n" for d in items)
+
+
+def _gh_escape(value: str, prop: bool = False) -> str:
+    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        value = value.replace(":", "%3A").replace(",", "%2C")
+    return value
+
+
+def format_github(items: list[Diagnostic]) -> str:
+    """The plain list, then one GitHub Actions annotation per problem."""
+    lines = [format_text(items)]
+    for d in items:
+        props = f"file={_gh_escape(d.path, True)}"
+        if d.line:
+            props += f",line={d.line}"
+        msg = d.message + (f" ({d.hint})" if d.hint else "")
+        lines.append(f"::{d.severity} {props}::{_gh_escape(msg)}\n")
+    return "".join(lines)
+
+
+def format_json(items: list[Diagnostic]) -> str:
+    return "".join(json.dumps(asdict(d), sort_keys=True) + "\n" for d in items)
+
+
+FORMATTERS = {"text": format_text, "github": format_github, "json": format_json}
+
+
+def summary(items: list[Diagnostic]) -> str:
+    errors = sum(1 for d in items if d.severity == ERROR)
+    warnings = sum(1 for d in items if d.severity == WARNING)
+    parts = []
+    if errors:
+        parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return ", ".join(parts) if parts else "no problems"

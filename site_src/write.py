@@ -1,0 +1,104 @@
+"""Stage 5, write: put the rendered files on disk without ever leaving a half-written `output/`.
+
+Files go into a fresh sibling folder (`.output.tmp-*`); only when every file is written is it
+swapped for `output/` (one atomic exchange where the OS offers it, else two renames). A lock
+file keeps two builds from publishing at once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+class BuildLocked(Exception):
+    pass
+
+
+@contextmanager
+def build_lock(root: Path):
+    """Hold an exclusive lock for the duration of a build; fail at once if another holds it."""
+    lock_path = root / ".output.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise BuildLocked("another build is running in this folder; wait for it to finish") from None
+            raise
+        yield
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def clean_stale(root: Path, output_name: str = "output") -> None:
+    """Remove temporary folders left by an interrupted build, restoring output/ if a swap was cut short."""
+    out = root / output_name
+    for stale in sorted(root.glob(f".{output_name}.old-*")):
+        if not out.exists():
+            stale.rename(out)
+        else:
+            shutil.rmtree(stale, ignore_errors=True)
+    for stale in root.glob(f".{output_name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def write_tree(target: Path, files: dict[str, bytes]) -> None:
+    made: set[Path] = set()
+    for rel in sorted(files):
+        path = target / rel
+        parent = path.parent
+        if parent not in made:
+            parent.mkdir(parents=True, exist_ok=True)
+            made.add(parent)
+        path.write_bytes(files[rel])
+
+
+def publish(root: Path, files: dict[str, bytes], output_name: str = "output") -> Path:
+    """Write `files` into a fresh folder and swap it in for `root/output_name`."""
+    out = root / output_name
+    clean_stale(root, output_name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root))
+    try:
+        write_tree(tmp, files)
+        os.chmod(tmp, 0o755)
+        if out.exists() and _exchange(tmp, out):
+            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous site
+        else:
+            old = None
+            if out.exists():
+                old = root / f".{output_name}.old-{os.getpid()}"
+                out.rename(old)
+            tmp.rename(out)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
