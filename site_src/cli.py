@@ -38,6 +38,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     b = sub.add_parser("build", help="check everything, then write the site to output/ (the default)")
     _common(b)
+    b.add_argument("--no-search", action="store_true", help="skip the full-text search index (faster)")
     c = sub.add_parser("check", help="run every check and write nothing")
     _common(c)
     s = sub.add_parser("schema", help="print the front-matter JSON Schema")
@@ -74,7 +75,8 @@ def cmd_build(args, write: bool) -> int:
     start = time.perf_counter()
     try:
         with build_lock(root):
-            result = build(BuildOptions(root=root, write=write, strict=args.strict))
+            result = build(BuildOptions(root=root, write=write, strict=args.strict,
+                                        search=write and not getattr(args, 'no_search', False)))
     except BuildLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

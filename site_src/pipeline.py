@@ -26,6 +26,8 @@ class BuildOptions:
     write: bool = True
     strict: bool = False
     output: str = "output"
+    search: bool = True
+    """Build the full-text search index (skipped by --no-search and by the dev server)."""
 
 
 @dataclass

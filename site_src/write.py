@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -80,13 +81,20 @@ def write_tree(target: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(files[rel])
 
 
-def publish(root: Path, files: dict[str, bytes], output_name: str = "output") -> Path:
-    """Write `files` into a fresh folder and swap it in for `root/output_name`."""
+def publish(root: Path, files: dict[str, bytes], output_name: str = "output",
+            before_swap: Callable[[Path], None] | None = None) -> Path:
+    """Write `files` into a fresh folder and swap it in for `root/output_name`.
+
+    `before_swap(folder)` runs on the complete new tree before it goes live (e.g. the search
+    indexer); if it raises, nothing is published.
+    """
     out = root / output_name
     clean_stale(root, output_name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root))
     try:
         write_tree(tmp, files)
+        if before_swap is not None:
+            before_swap(tmp)
         os.chmod(tmp, 0o755)
         if out.exists() and _exchange(tmp, out):
             shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous site
