@@ -1,0 +1,107 @@
+"""Stage 2 units: the index, reference errors with did-you-mean, and the related-resources graph."""
+
+import dataclasses
+
+from site_src.config import load_config
+from site_src.load import SourceFile, load_page
+from site_src.model import fold
+from site_src.resolve import resolve
+
+from conftest import FIXTURES
+
+CONFIG = dataclasses.replace(load_config(FIXTURES / "mini")[0], verify_guide="", back_taxes_guide="")
+
+
+def notice(code: str, extra: str = "", body: str = "", name: str | None = None):
+    text = (f"---\ncode: {code}\ntitle: {code} title\nsummary: s\ncategory: collection\nquick_answer: q\n"
+            f"{extra}---\n{body}")
+    path = f"content/notices/{name or code.lower().replace(' ', '-')}.md"
+    page, problems = load_page(SourceFile(path, "notice", text.encode()))
+    assert problems == [], problems
+    return page
+
+
+def guide(gid: str, extra: str = ""):
+    text = f"---\nid: {gid}\ntitle: {gid} title\nsummary: s\n{extra}---\nbody\n"
+    page, problems = load_page(SourceFile(f"content/guides/{gid}.md", "guide", text.encode()))
+    assert problems == []
+    return page
+
+
+def run(*pages):
+    site, problems = resolve(list(pages), CONFIG)
+    return site, [d.text() for d in sorted(problems)]
+
+
+def test_fold_makes_spellings_one():
+    assert fold("CP 504") == fold("cp-504") == fold("cp504") == "cp504"
+
+
+def test_dangling_reference_names_file_line_and_suggestion():
+    _, problems = run(notice("CP504", "related: [CP5O4]\n", name="cp504"), notice("CP14"))
+    assert problems == [
+        "content/notices/cp504.md:7: error: in 'related': page 'CP5O4' does not exist (did you mean 'CP504'?)"]
+
+
+def test_dangling_body_link_names_its_line():
+    _, problems = run(notice("CP14", body="Intro\n\nSee [[CP501]].\n"), notice("CP504"))
+    assert problems == [
+        "content/notices/cp14.md:10: error: in the text: page 'CP501' does not exist (did you mean 'CP504'?)"]
+
+
+def test_self_reference_and_duplicates():
+    _, problems = run(notice("CP14", "related: [CP14, LT11, lt 11]\n"), notice("LT11"))
+    assert problems == [
+        "content/notices/cp14.md:7: error: 'CP14' in 'related' is this page itself",
+        "content/notices/cp14.md:7: error: 'lt 11' is listed twice in 'related'",
+    ]
+
+
+def test_duplicate_code_names_both_files():
+    _, problems = run(notice("CP14"), notice("cp-14", name="other"))
+    assert problems == ["content/notices/other.md:2: error: duplicate code 'cp-14': content/notices/cp14.md "
+                        "already uses 'CP14'"]
+
+
+def test_alias_colliding_with_a_code():
+    _, problems = run(notice("CP14", "aliases: [CP501]\n"), notice("CP501"))
+    assert problems == ["content/notices/cp14.md:7: error: alias 'CP501' collides with 'CP501' of "
+                        "content/notices/cp501.md"]
+
+
+def test_follows_cycle_and_similar_to_a_guide():
+    _, problems = run(notice("CP14", "follows: [CP501]\n"), notice("CP501", "follows: [CP14]\nsimilar: [g]\n"),
+                      guide("g"))
+    assert problems == [
+        "content/notices/cp14.md:7: error: 'follows' makes a loop: CP14 → CP501 → CP14",
+        "content/notices/cp501.md:8: error: 'g' in 'similar' is a guide; only notices can be listed there",
+    ]
+
+
+def test_unknown_category_suggests():
+    page = notice("CP14")
+    page.category = "colection"
+    _, problems = run(page)
+    assert problems == ["content/notices/cp14.md:5: error: unknown category 'colection' (did you mean "
+                        "'collection'?)"]
+
+
+def test_graph_groups_are_complete_symmetric_and_without_duplicates():
+    site, problems = run(
+        notice("CP14", body="[[Letter 1058]]\n"),
+        notice("CP501", "follows: [CP14]\n"),
+        notice("Letter 1058", "aliases: [LTR1058]\nfollows: [CP501]\nsimilar: [LT11]\nrelated: [g, CP14]\n"),
+        notice("LT11", "follows: [CP501]\nrelated: [ltr 1058]\n"),
+        guide("g", "related: [LTR1058]\n"),
+    )
+    assert problems == []
+    r = site.relations
+    assert r["Letter 1058"].previous == ["CP501"]
+    assert r["Letter 1058"].similar == ["LT11"]
+    assert r["LT11"].similar == ["Letter 1058"]  # symmetric though only one side lists it
+    assert r["Letter 1058"].related == ["g", "CP14"]
+    assert r["Letter 1058"].referenced_by == []  # CP14 and g are already shown as related
+    assert r["CP14"].referenced_by == ["Letter 1058"]
+    assert r["CP501"].next == ["Letter 1058", "LT11"]
+    assert site.sequences == [[["CP14"], ["CP501"], ["Letter 1058", "LT11"]]]
+    assert site.stage_of["LT11"] == (0, 2)
