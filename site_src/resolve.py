@@ -75,7 +75,7 @@ def resolve(pages: list[Page], config: SiteConfig, unavailable: frozenset[str] =
             if fold(ref.target) in unavailable:
                 return None
             what = "notice" if notices_only or ref.field != "related" and ref.field != "body" else "page"
-            hint = did_you_mean(fold(ref.target), labels, labels=labels)
+            hint = did_you_mean(fold(ref.target), [*labels, *unavailable], labels=labels)
             where = "in the text" if ref.field == "body" else f"in '{ref.field}'"
             out.append(Diagnostic(ref.path, ref.line, ERROR,
                                   f"{where}: {what} '{ref.target}' does not exist", hint, "ref-unknown"))

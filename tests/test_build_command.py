@@ -1,0 +1,74 @@
+"""`python build.py` run as a user runs it: on the bundled content, and on a broken copy of it."""
+
+from __future__ import annotations
+
+from conftest import make_project, run_build, tree_bytes
+
+
+def test_bundled_site_builds_and_writes_output(tmp_path):
+    root = make_project(tmp_path / "site", base="bundled")
+    proc = run_build(root, "--no-search")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.startswith("built ")
+    out = root / "output"
+    for path in ["index.html", "notices/cp504/index.html", "notices/letter-1058/index.html",
+                 "notices/lt11/index.html", "guides/back-taxes-guide/index.html", "notices.json"]:
+        assert (out / path).is_file(), path
+    assert not list(root.glob(".output.tmp-*"))
+
+
+def test_broken_copy_reports_every_error_and_leaves_output_untouched(tmp_path):
+    root = make_project(tmp_path / "site", base="bundled")
+    assert run_build(root, "--no-search").returncode == 0
+    before = tree_bytes(root / "output")
+
+    cp504 = root / "content/notices/cp504.md"
+    text = cp504.read_text()
+    cp504.write_text(text.replace("category:", "relatd: [CP14]\ncategory:", 1))
+    cp14 = root / "content/notices/cp14.md"
+    cp14.write_text(cp14.read_text() + "\nSee also [[CP5O4]].\n")
+    lines = cp14.read_text().count("\n")
+    (root / "content/notices/broken.md").write_text("---\ncode: [CP1\n---\n")
+
+    proc = run_build(root, "--no-search")
+    assert proc.returncode == 1
+    err = proc.stderr.splitlines()
+    relatd_line = text.split("category:")[0].count("\n") + 1
+    assert f"content/notices/cp504.md:{relatd_line}: error: unknown key 'relatd' (did you mean 'related'?)" in err
+    # CP504 failed to load: the typo is still caught and the suggestion still points at its file.
+    assert (f"content/notices/cp14.md:{lines}: error: in the text: page 'CP5O4' does not exist "
+            f"(did you mean 'cp504'?)") in err
+    assert "content/notices/broken.md:3: error: malformed YAML in front matter: did not find expected ',' or ']'" \
+        in err
+    assert err[-1].startswith("build failed: 3 errors")
+    assert "Traceback" not in proc.stderr
+    assert tree_bytes(root / "output") == before
+    assert not list(root.glob(".output.*-*"))
+
+
+def test_dangling_link_to_an_existing_file_gets_did_you_mean(tmp_path):
+    root = make_project(tmp_path / "site", base="bundled")
+    cp14 = root / "content/notices/cp14.md"
+    cp14.write_text(cp14.read_text() + "\nSee also [[CP5O4]].\n")
+    lines = cp14.read_text().count("\n")
+    proc = run_build(root, "check")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0] == (f"content/notices/cp14.md:{lines}: error: in the text: page 'CP5O4' "
+                                           f"does not exist (did you mean 'CP504'?)")
+    assert not (root / "output").exists()
+
+
+def test_check_writes_nothing(tmp_path):
+    root = make_project(tmp_path / "site", base="bundled")
+    proc = run_build(root, "check")
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing written" in proc.stdout
+    assert not (root / "output").exists()
+
+
+def test_help_explains_the_commands(tmp_path):
+    proc = run_build(tmp_path, "--help")
+    assert proc.returncode == 0
+    for word in ["build", "check", "schema"]:
+        assert word in proc.stdout
