@@ -102,8 +102,7 @@ def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: s
         for line, message in page.problems:
             report(path, line, message, code="html-structure")
         for url, line in page.links:
-            if url.startswith("/") and base_path != "/" and url.startswith(base_path):
-                url = url[len(base_path) - 1:]
+            url = _site_relative(url, base_path)
             target, frag = target_of(path, url)
             if target not in files:
                 report(path, line, f"link '{url}' points to a file that is not generated", code="link-broken")
@@ -118,7 +117,7 @@ def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: s
         while queue:
             path = queue.popleft()
             for url, _ in facts[path].links:
-                target, _ = target_of(path, url)
+                target, _ = target_of(path, _site_relative(url, base_path))
                 if target in facts and target not in seen:
                     seen.add(target)
                     queue.append(target)
@@ -126,6 +125,13 @@ def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: s
             if path not in seen and path != "404.html" and not _is_redirect(files[path]):
                 report(path, 0, "no link leads here from the home page", WARNING, "page-unreachable")
     return out
+
+
+def _site_relative(url: str, base_path: str) -> str:
+    """'/repo/notices/' -> '/notices/' when the site is published under /repo/ (GitHub project pages)."""
+    if base_path != "/" and url.startswith(base_path):
+        return url[len(base_path) - 1:]
+    return url
 
 
 def _is_redirect(html: bytes) -> bool:

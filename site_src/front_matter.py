@@ -67,16 +67,21 @@ def parse(text: str) -> Parsed:
     yaml_text, offset, body, body_line = split(text)
     yaml_line = offset + 2 if yaml_text.startswith("\n") else offset + 1
     try:
+        _check_depth(yaml_text, offset)
         node = yaml.compose(yaml_text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = offset + (mark.line + 1 if mark else 1)
         problem = exc.problem or "malformed YAML"
-        if "\t" in yaml_text and "tab" in str(exc).lower() or "found character '\\t'" in str(exc):
+        if "quoted scalar" in (exc.context or "") and exc.context_mark is not None:
+            mark, problem = exc.context_mark, "a quote is not closed"  # the end is never where it went wrong
+        line = offset + (mark.line + 1 if mark else 1)
+        if mark is not None and _tab_near(yaml_text, mark.line, mark.column):
             problem = "a tab character; indent YAML with spaces"
         raise FrontMatterError(line, f"malformed YAML in front matter: {problem}") from None
     except yaml.YAMLError as exc:
         raise FrontMatterError(yaml_line, f"malformed YAML in front matter: {exc}") from None
+    except RecursionError:
+        raise FrontMatterError(yaml_line, "the front matter is nested too deeply") from None
     if node is None:
         raise FrontMatterError(yaml_line, "the front matter is empty")
     if not isinstance(node, yaml.MappingNode):
@@ -84,12 +89,67 @@ def parse(text: str) -> Parsed:
                                "the front matter must be a set of 'key: value' lines")
     lines: dict[tuple, int] = {(): yaml_line}
     problems: list[tuple[int, str]] = []
-    data = _walk(node, (), lines, problems, offset)
+    seen: set[int] = set()
+    data = _walk(node, (), lines, problems, offset, seen)
+    if _ALIASED in seen:
+        alias = _first_alias_line(yaml_text)
+        raise FrontMatterError(offset + alias, "YAML aliases ('*name') are not allowed in front matter; "
+                                               "write the value out")
     return Parsed(data, lines, body, body_line, problems)
 
 
-def _walk(node: yaml.Node, key: tuple, lines: dict, problems: list, offset: int) -> Any:
+_ALIASED = -1
+"""Marker put in `seen` when a node is reached twice, i.e. through an alias."""
+MAX_DEPTH = 12
+"""Deeper nesting than any key of the schema needs; guards against `[[[[...]]]]` bombs."""
+_SHALLOW = 1000
+
+
+def _check_depth(yaml_text: str, offset: int) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before composing: libyaml's composer recurses in C and
+    crashes the whole process (no Python exception) at some ten thousand levels.
+
+    Each level needs one of `[ { : - ?`, so text with few of them cannot be deep and skips the scan.
+    """
+    if sum(yaml_text.count(c) for c in "[{:-?") <= _SHALLOW:
+        return
+    depth = 0
+    for event in yaml.parse(yaml_text, Loader=_Loader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH + 1:
+                raise FrontMatterError(offset + event.start_mark.line + 1, "the front matter is nested too deeply")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
+def _tab_near(text: str, line: int, column: int) -> bool:
+    """Whether YAML stopped at a tab: on it, or in the indentation of the line it stopped on."""
+    rows = text.split("\n")
+    if not 0 <= line < len(rows):
+        return False
+    row = rows[line]
+    return row[column:column + 1] == "\t" or "\t" in row[:len(row) - len(row.lstrip(" \t"))]
+
+
+def _first_alias_line(yaml_text: str) -> int:
+    for event in yaml.parse(yaml_text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark.line + 1
+    return 1
+
+
+def _walk(node: yaml.Node, key: tuple, lines: dict, problems: list, offset: int, seen: set) -> Any:
+    """Plain data from a node tree, each key path's line recorded. Repeated nodes (aliases) are
+    walked once: their expansion is what makes alias bombs expensive."""
+    if id(node) in seen:
+        seen.add(_ALIASED)
+        return None
+    seen.add(id(node))
     lines.setdefault(key, offset + node.start_mark.line + 1)
+    if len(key) > MAX_DEPTH:
+        problems.append((offset + node.start_mark.line + 1, "the front matter is nested too deeply"))
+        return None
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         for k_node, v_node in node.value:
@@ -103,10 +163,10 @@ def _walk(node: yaml.Node, key: tuple, lines: dict, problems: list, offset: int)
                 problems.append((line, f"duplicate key '{name}' (first set on line {first})"))
                 continue
             lines[key + (name,)] = line
-            out[name] = _walk(v_node, key + (name,), lines, problems, offset)
+            out[name] = _walk(v_node, key + (name,), lines, problems, offset, seen)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, key + (i,), lines, problems, offset) for i, item in enumerate(node.value)]
+        return [_walk(item, key + (i,), lines, problems, offset, seen) for i, item in enumerate(node.value)]
     try:
         return _CONSTRUCTOR.construct_object(node, deep=True)
     except (ValueError, yaml.YAMLError, OverflowError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +16,13 @@ from . import schema
 from .diagnostics import Diagnostic, ERROR, WARNING
 from .front_matter import FrontMatterError, parse
 from .markdown import find_crosslinks
+from .markdown import unsafe_links as find_unsafe_links
 from .model import GUIDE, HOME, NOTICE, Deadline, Faq, Page, Ref, Source, slugify
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]*$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-]*$")
+ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-._]*$")
+"""Aliases also become redirect URLs, so they are held to nearly the rules of codes."""
 MAX_BYTES = 2_000_000
 """Pages above this size are refused: no notice page needs it, and it guards the build's memory."""
 
@@ -29,6 +33,8 @@ class SourceFile:
     """Relative to the project root, posix slashes."""
     kind: str
     raw: bytes
+    error: str = ""
+    """Why the file could not be read ('' when `raw` holds its bytes)."""
 
 
 def discover(root: Path, content_dir: str = "content") -> tuple[list[tuple[str, str]], list[Diagnostic]]:
@@ -57,14 +63,22 @@ def discover(root: Path, content_dir: str = "content") -> tuple[list[tuple[str, 
             if full.is_symlink():
                 try:
                     target = full.resolve(strict=True)
+                except FileNotFoundError:
+                    problems.append(Diagnostic(rel, 0, ERROR, "a symbolic link to a file that does not exist", "",
+                                               "path-symlink"))
+                    continue
                 except (OSError, RuntimeError):
-                    problems.append(Diagnostic(rel, 0, ERROR, "a broken or looping symbolic link", "",
+                    problems.append(Diagnostic(rel, 0, ERROR, "a symbolic link that loops back on itself", "",
                                                "path-symlink"))
                     continue
                 if not target.is_relative_to(real_base):
                     problems.append(Diagnostic(rel, 0, ERROR, "a symbolic link that points outside content/", "",
                                                "path-symlink"))
                     continue
+            problem = _file_problem(rel, full)
+            if problem is not None:
+                problems.append(problem)
+                continue
             sub = full.relative_to(base).as_posix()
             if sub == "index.md":
                 found.append((rel, HOME))
@@ -79,15 +93,41 @@ def discover(root: Path, content_dir: str = "content") -> tuple[list[tuple[str, 
     return found, problems
 
 
+def _file_problem(rel: str, full: Path) -> Diagnostic | None:
+    """Why a listed file cannot be read as a page: not a regular file (a FIFO would hang the
+    build), or too large (checked before reading, so a huge file costs no memory)."""
+    try:
+        info = full.stat()
+    except OSError as exc:
+        return Diagnostic(rel, 0, ERROR, f"cannot read the file: {exc.strerror or exc}", "", "file-unreadable")
+    if not stat.S_ISREG(info.st_mode):
+        return Diagnostic(rel, 0, ERROR, "not a regular file", "", "file-unreadable")
+    if info.st_size > MAX_BYTES:
+        return _too_large(rel, info.st_size)
+    return None
+
+
+def _too_large(path: str, size: int) -> Diagnostic:
+    return Diagnostic(path, 0, ERROR, f"the file is {size / 1_000_000:.1f} MB; a page may be at most "
+                                      f"{MAX_BYTES / 1_000_000:g} MB", "", "file-too-large")
+
+
 def read_sources(root: Path, listing: list[tuple[str, str]]) -> list[SourceFile]:
-    return [SourceFile(rel, kind, (root / rel).read_bytes()) for rel, kind in listing]
+    """Read each listed file. One that vanished or became unreadable since `discover` (an editor
+    saving by rename, say) becomes a SourceFile with `error` set, reported by `load_page`."""
+    out = []
+    for rel, kind in listing:
+        try:
+            out.append(SourceFile(rel, kind, (root / rel).read_bytes()))
+        except OSError as exc:
+            out.append(SourceFile(rel, kind, b"", f"cannot read the file: {exc.strerror or exc}"))
+    return out
 
 
 def decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
     """Bytes to text: UTF-8 only; a BOM is dropped and CRLF line endings become LF."""
     if len(raw) > MAX_BYTES:
-        return None, [Diagnostic(path, 0, ERROR, f"the file is {len(raw) // 1_000_000} MB; a page may be at most "
-                                                 f"{MAX_BYTES // 1_000_000} MB", "", "file-too-large")]
+        return None, [_too_large(path, len(raw))]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -106,6 +146,8 @@ def decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
 
 def load_page(src: SourceFile) -> tuple[Page | None, list[Diagnostic]]:
     """Parse and validate one page. Returns no page when it cannot be used at all."""
+    if src.error:
+        return None, [Diagnostic(src.path, 0, ERROR, src.error, "", "file-unreadable")]
     text, problems = decode(src.path, src.raw)
     if text is None:
         return None, problems
@@ -115,6 +157,8 @@ def load_page(src: SourceFile) -> tuple[Page | None, list[Diagnostic]]:
         return None, [Diagnostic(src.path, exc.line, ERROR, exc.message, "", "front-matter")]
     out = [Diagnostic(src.path, line, ERROR, msg, "", "front-matter") for line, msg in parsed.problems]
     out += schema.validate(parsed.data, parsed.lines, src.kind, src.path)
+    out += _unsafe_links(src.path, parsed.data, parsed.lines, parsed.body, parsed.body_line)
+    out += _bad_aliases(src.path, parsed.data, parsed.lines)
     if any(d.severity == ERROR for d in out):
         return None, out
     page, more = _build_page(src, parsed.data, parsed.lines, parsed.body, parsed.body_line)
@@ -180,3 +224,33 @@ def _build_page(src: SourceFile, data: dict, lines: dict, body: str, body_line: 
         lines={k[0]: v for k, v in lines.items() if len(k) == 1},
     )
     return (None if any(x.severity == ERROR for x in out) else page), out
+
+
+def _bad_aliases(path: str, data: dict, lines: dict) -> list[Diagnostic]:
+    aliases = data.get("aliases")
+    out = []
+    for i, alias in enumerate(aliases if isinstance(aliases, list) else []):
+        if isinstance(alias, (str, int)) and not isinstance(alias, bool) and "\x00" not in str(alias) \
+                and str(alias).strip() and not ALIAS_RE.match(str(alias).strip()):
+            out.append(Diagnostic(path, lines.get(("aliases", i), lines.get(("aliases",), 1)), ERROR,
+                                  f"alias '{alias}' may only contain letters, digits, spaces, hyphens, dots "
+                                  f"and underscores", "", "alias-invalid"))
+    return out
+
+
+def _unsafe_links(path: str, data: dict, lines: dict, body: str, body_line: int) -> list[Diagnostic]:
+    """Links with a scheme other than https, http, mailto or tel: rendering drops them, so say so."""
+    texts = [(body, body_line, True), (data.get("quick_answer"), lines.get(("quick_answer",), 1), False)]
+    faqs = data.get("faqs")
+    if isinstance(faqs, list):
+        texts += [(f.get("answer"), lines.get(("faqs", i, "answer"), 1), False)
+                  for i, f in enumerate(faqs) if isinstance(f, dict)]
+    out = []
+    for text, line, per_line in texts:
+        if not isinstance(text, str):
+            continue
+        for offset, url in find_unsafe_links(text):
+            out.append(Diagnostic(path, line + offset if per_line else line, ERROR,
+                                  f"link to '{url}' is not allowed: use an https, http, mailto or tel address "
+                                  f"or a relative path", "", "url-unsafe"))
+    return out

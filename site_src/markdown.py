@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
+from html import unescape
+
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
+from mdit_py_plugins.anchors.index import slugify, unique_slug
 
 from .schema import SAFE_URL
 
@@ -96,6 +99,46 @@ def _validate_link(url: str) -> bool:
     return bool(SAFE_URL.match(url.strip()))
 
 
+_LINK_DEST = re.compile(r"\]\(\s*<?([^\s)>]*)|^ {0,3}\[[^\]\n]+\]:[ \t]*<?(\S*?)>?(?:\s|$)"
+                        r"|<([A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\s<>]*)>", re.M)
+
+
+def _looks_unsafe(dest: str) -> bool:
+    dest = unescape(dest).replace("\\", "")
+    return bool(dest) and not _validate_link(dest)
+
+
+def unsafe_links(text: str) -> list[tuple[int, str]]:
+    """(0-based line, URL) of each link or image whose address is not allowed (javascript:, data:, ...).
+
+    Rendering already drops such links (they show as plain text); this finds them so the writer is
+    told. A cheap scan of link-like text comes first; the parser confirms, so code is not reported.
+    """
+    if not any(_looks_unsafe(next(g for g in m.groups() if g is not None)) for m in _LINK_DEST.finditer(text)):
+        return []
+    found: list[tuple[int, str]] = []
+    tokens = _permissive_parser().parse(text)
+    line = 0
+    for tok in tokens:
+        if tok.map:
+            line = tok.map[0]
+        for child in tok.children or []:
+            url = child.attrs.get("href") if child.type == "link_open" else \
+                child.attrs.get("src") if child.type == "image" else None
+            if isinstance(url, str) and not _validate_link(url):
+                found.append((line, url))
+    return found
+
+
+@lru_cache(maxsize=1)
+def _permissive_parser() -> MarkdownIt:
+    """The page parser, but keeping every link, so `unsafe_links` can see what would be dropped."""
+    md = MarkdownIt("commonmark", {"html": False})
+    md.enable("table")
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    return md
+
+
 @lru_cache(maxsize=2)
 def make_parser(allow_html: bool = False) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": allow_html, "typographer": False})
@@ -108,3 +151,79 @@ def make_parser(allow_html: bool = False) -> MarkdownIt:
 def render(text: str, allow_html: bool = False) -> str:
     return make_parser(allow_html).render(text)
 
+
+
+# -- Fast path: markdown-it-pyrs ---------------------------------------------------------------
+# markdown-it-pyrs is the Rust port of the same parser; it renders ~15x faster. markdown-it-py
+# above stays the reference: the fast path is used only for text where it is known to give the
+# same bytes, and tests/test_fast_paths.py compares both over the bundled and synthetic content.
+# What differs, and how it is bridged:
+# * raw HTML: pyrs's "commonmark" turns it on, so its parser is built rule by rule without it;
+# * heading ids: added here to <h2>/<h3> with the anchors plugin's own slugify/unique_slug, from
+#   the heading's text (tags dropped, entities decoded: the plugin's text + code_inline content);
+#   a heading spanning lines (softbreak) goes to the reference instead;
+# * link validation: ours (SAFE_URL) only accepts a subset of what pyrs's default accepts, so if
+#   every href/src pyrs wrote passes ours, both made the same links; otherwise, or when the text
+#   has a reference definition (validated but not visible in the HTML), the reference renders it.
+
+USE_PYRS = True
+"""The switch: False renders everything with markdown-it-py (the reference)."""
+
+_PYRS_RULES = ["blockquote", "code", "fence", "heading", "hr", "lheading", "list", "paragraph", "reference",
+               "autolink", "backticks", "emphasis", "entity", "escape", "image", "link", "newline", "table"]
+_HEADING = re.compile(r"<h([23])>(.*?)</h\1>", re.S)
+_TAG = re.compile(r"<[^>]*>")
+_URL_ATTR = re.compile(r'\s(?:href|src)="([^"]*)"')
+
+
+@lru_cache(maxsize=1)
+def _pyrs_parser():
+    try:
+        import markdown_it_pyrs
+    except ImportError:
+        return None
+    md = markdown_it_pyrs.MarkdownIt("zero")
+    md.enable_many(_PYRS_RULES)
+    return md
+
+
+def render_fast(text: str, allow_html: bool = False) -> str | None:
+    """The same HTML as `render(text)`, via markdown-it-pyrs; None where that is not certain."""
+    if allow_html or "]:" in text:
+        return None
+    md = _pyrs_parser()
+    if md is None:
+        return None
+    html = md.render(text)
+    for m in _URL_ATTR.finditer(html):
+        if not _validate_link(unescape(m.group(1))):
+            return None
+    if "<h2>" not in html and "<h3>" not in html:
+        return html
+    slugs: set[str] = set()
+    unsure = False
+
+    def add_id(m: re.Match) -> str:
+        nonlocal unsure
+        inner = m.group(2)
+        if "\n" in inner:
+            unsure = True
+            return m.group(0)
+        slug = unique_slug(slugify(unescape(_TAG.sub("", inner))), slugs)
+        return f'<h{m.group(1)} id="{escape_attr(slug)}">{inner}</h{m.group(1)}>'
+
+    html = _HEADING.sub(add_id, html)
+    return None if unsure else html
+
+
+def escape_attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def render_auto(text: str, allow_html: bool = False) -> str:
+    """What pages use: the fast path where it applies (and USE_PYRS is on), else the reference."""
+    if USE_PYRS:
+        html = render_fast(text, allow_html)
+        if html is not None:
+            return html
+    return render(text, allow_html)

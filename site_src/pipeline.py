@@ -2,22 +2,38 @@
 
 The same function serves `build`, `check` and the dev server's rebuilds. Nothing touches
 `output/` until every stage has run and found no error.
+
+Speed comes from three things that never change the output (tests/test_fast_paths.py):
+* the cache (`cache.py`, under `.cache/`): a page is parsed again only when its file's bytes
+  changed, rendered again only when something its render read changed, and its HTML read for
+  the checks again only when its bytes changed;
+* the pool (`parallel.py`): the pages that do need work are loaded, rendered and read on every
+  core;
+* the fast paths: markdown-it-pyrs where it gives markdown-it-py's bytes (`markdown.py`) and a
+  regular-expression reader of the checks' page facts (`page_facts.py`).
 """
 
 from __future__ import annotations
 
+import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import markdown, page_facts
+from .cache import Cache, RecordingSite, digest, generator_version, pickled_digest, state_digest, tree_digest
 from .check import check_site
 from .config import SiteConfig, load_config
-from .diagnostics import Report
-from .load import discover, load_page, read_sources
-from .model import Site, fold
-from .render import render_site
+from .diagnostics import Diagnostic, Report
+from .load import SourceFile, discover, load_page, read_sources
+from .model import Page, Site, fold
+from .parallel import map_items
+from .render import Renderer, TemplateProblem, output_path, render_site
 from .resolve import resolve
 from .write import publish
+
+CACHE_DIR = ".cache"
 
 
 @dataclass
@@ -28,6 +44,10 @@ class BuildOptions:
     output: str = "output"
     search: bool = True
     """Build the full-text search index (skipped by --no-search and by the dev server)."""
+    cache: bool = True
+    """Use and update the build cache in `.cache/` (same output either way, only faster)."""
+    parallel: bool = True
+    """Spread page work over the CPU cores when there is enough of it."""
 
 
 @dataclass
@@ -39,6 +59,8 @@ class BuildResult:
     config: SiteConfig | None = None
     written: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=dict)
+    """What the cache saved: pages loaded/rendered/read afresh versus taken from the cache."""
 
     @property
     def pages(self) -> int:
@@ -61,32 +83,192 @@ def build(opts: BuildOptions) -> BuildResult:
     report.extend(problems)
     listing, problems = discover(root)
     report.extend(problems)
-    pages, unavailable = [], set()
-    for src in read_sources(root, listing):
-        page, problems = load_page(src)
+    generation = digest(generator_version(), tree_digest(root / "templates"), str(markdown.USE_PYRS))
+    cache = Cache(root / CACHE_DIR, generation) if opts.cache else None
+    min_items = None if opts.parallel else 10**12
+    try:
+        pages, unavailable, page_digests = _load(root, listing, cache, report, result.stats, min_items)
+        lap("load")
+        if config is None:
+            return result
+        site, problems = resolve(pages, config, frozenset(unavailable))
+        report.extend(problems)
+        result.site, result.config = site, config
+        lap("resolve")
+        content_ok = not report.errors
+        stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items)
+        files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
+                                               render_pages=stage.render_pages)
+        report.extend(problems)
+        result.files, result.sources = files, sources
+        lap("render")
+        files_key = digest(generation, config.base_path,
+                           *(f"{p}\0{sources.get(p, '')}\0{digest(files[p])}" for p in sorted(files)))
+        if content_ok and not problems:
+            report.extend(_check(files, sources, config, stage.facts, files_key, cache))
+            lap("check")
+        if opts.write and not report.failed(opts.strict):
+            out_dir = root / opts.output
+            publish_key = digest(files_key, str(opts.search))
+            if _already_published(out_dir, publish_key, cache):
+                result.stats["publish_skipped"] = 1
+            else:
+                publish(root, files, opts.output)
+                _remember_publish(out_dir, publish_key, cache)
+            result.written = True
+            lap("write")
+    finally:
+        if cache is not None:
+            cache.close()
+    return result
+
+
+# -- load ------------------------------------------------------------------------------------------
+
+def _load_blob(src: SourceFile) -> bytes:
+    return pickle.dumps(load_page(src), pickle.HIGHEST_PROTOCOL)
+
+
+def _load(root: Path, listing, cache: Cache | None, report: Report, stats: dict, min_items):
+    """Every page, parsed afresh only where its bytes changed since the cached parse."""
+    sources = read_sources(root, listing)
+    keys = [digest(src.path, src.kind, src.raw) for src in sources]
+    cached = cache.loads() if cache is not None else {}
+    todo = [i for i, src in enumerate(sources) if cached.get(src.path, ("",))[0] != keys[i]]
+    kwargs = {} if min_items is None else {"min_items": min_items}
+    fresh = dict(zip(todo, map_items(_load_blob, [sources[i] for i in todo], **kwargs)))
+    if cache is not None:
+        cache.put_loads([(sources[i].path, keys[i], blob) for i, blob in fresh.items()])
+        cache.forget("loads", {src.path for src in sources})
+    stats["loaded"], stats["load_cached"] = len(fresh), len(sources) - len(fresh)
+    pages: list[Page] = []
+    unavailable: set[str] = set()
+    page_digests: dict[int, str] = {}
+    for i, src in enumerate(sources):
+        page, problems = pickle.loads(fresh[i] if i in fresh else cached[src.path][1])
         report.extend(problems)
         if page is None:
             unavailable.add(fold(Path(src.path).stem))
         else:
             pages.append(page)
-    lap("load")
-    if config is None:
-        return result
-    site, problems = resolve(pages, config, frozenset(unavailable))
-    report.extend(problems)
-    result.site, result.config = site, config
-    lap("resolve")
-    content_ok = not report.errors
-    files, sources, problems = render_site(site, config, root / "templates", root / "static")
-    report.extend(problems)
-    result.files, result.sources = files, sources
-    lap("render")
-    if content_ok and not problems:
-        report.extend(check_site(files, sources, base_path=config.base_path))
-        lap("check")
-    if opts.write and not report.failed(opts.strict):
-        publish(root, files, opts.output)
-        result.written = True
-        lap("write")
-    return result
+            page_digests[id(page)] = keys[i]
+    return pages, unavailable, page_digests
 
+
+# -- render ----------------------------------------------------------------------------------------
+
+class _RenderStage:
+    """Renders pages for `render.render_site`: from the cache where nothing a page read has
+    changed, else afresh (in the pool), recording what each render reads for next time."""
+
+    def __init__(self, site: Site, digests_by_id: dict[int, str], generation: str, cache: Cache | None,
+                 stats: dict, min_items):
+        self.by_id = digests_by_id
+        self.recorder = RecordingSite(site, {k: digests_by_id[id(p)] for k, p in site.pages.items()
+                                             if id(p) in digests_by_id})
+        self.generation = generation
+        self.cache = cache
+        self.stats = stats
+        self.min_items = min_items
+        self.facts: dict[str, page_facts.PageFacts] = {}
+        self.renderer: Renderer | None = None
+        self.pages: list[Page] = []
+
+    def own_digest(self, page: Page) -> str:
+        return self.by_id.get(id(page)) or pickled_digest(page)
+
+    def _render_one(self, i: int):
+        page = self.pages[i]
+        self.recorder.start()
+        try:
+            html: bytes | Diagnostic = self.renderer.render_page(page)  # type: ignore[union-attr]
+        except TemplateProblem as exc:
+            html = exc.diagnostic
+        finally:
+            reads = self.recorder.stop()
+        facts = page_facts.read_page(html) if isinstance(html, bytes) else None
+        return html, reads, facts
+
+    def render_pages(self, renderer: Renderer, pages: list[Page]) -> list[bytes | Diagnostic]:
+        self.renderer, self.pages = renderer, pages
+        state = state_digest(renderer, skip=("site", "env", "template_dir"))
+        paths = [output_path(p) for p in pages]
+        base = [digest(self.generation, state, self.own_digest(p)) for p in pages] if state else None
+        old = self.cache.render_keys() if self.cache is not None and base else {}
+        hits: set[str] = set()
+        for i, path in enumerate(paths):
+            if path in old and base is not None:
+                key, reads = old[path]
+                if key == self.recorder.render_key(base[i], reads):
+                    hits.add(path)
+        cached = self.cache.render_outputs(hits) if self.cache is not None else {}
+        todo = [i for i, path in enumerate(paths) if path not in cached]
+        kwargs = {} if self.min_items is None else {"min_items": self.min_items}
+        fresh = dict(zip(todo, map_items(self._render_one, todo, **kwargs)))
+        self.stats["rendered"], self.stats["render_cached"] = len(fresh), len(pages) - len(fresh)
+        out: list[bytes | Diagnostic] = []
+        rows = []
+        for i, path in enumerate(paths):
+            if i in fresh:
+                html, reads, facts = fresh[i]
+                if isinstance(html, bytes) and base is not None:
+                    rows.append((path, self.recorder.render_key(base[i], reads), reads, html, facts))
+            else:
+                _key, html, facts = cached[path]
+            out.append(html)
+            if facts is not None:
+                self.facts[path] = facts
+        if self.cache is not None:
+            self.cache.put_renders(rows)
+            self.cache.forget("renders", set(paths))
+        return out
+
+
+# -- check -----------------------------------------------------------------------------------------
+
+def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
+           facts: dict[str, page_facts.PageFacts], files_key: str, cache: Cache | None) -> list[Diagnostic]:
+    """The cross-page checks, over page facts read once per distinct page; the whole result is
+    reused when no output file changed (`files_key` hashes them all)."""
+    facts = {p: f for p, f in facts.items() if p in files}
+    for path in files:
+        if path.endswith(".html") and path not in facts:
+            facts[path] = page_facts.read_page(files[path])
+    if cache is not None:
+        found = cache.check(files_key)
+        if found is not None:
+            return found
+    out = check_site(files, sources, base_path=config.base_path, facts=facts)
+    if cache is not None:
+        cache.put_check(files_key, out)
+    return out
+
+
+# -- write -----------------------------------------------------------------------------------------
+
+def _output_state(out_dir: Path) -> dict[str, tuple[int, int, int]] | None:
+    """(size, mtime_ns, inode) of every file under `out_dir`; None if it is not a plain folder."""
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        return None
+    state: dict[str, tuple[int, int, int]] = {}
+    base = len(str(out_dir)) + 1
+    for dirpath, _dirs, names in os.walk(out_dir):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            state[full[base:]] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return state
+
+
+def _already_published(out_dir: Path, publish_key: str, cache: Cache | None) -> bool:
+    """True when output/ is exactly what the last publish of these same files left there:
+    same files, and not one touched since (size, mtime and inode all unchanged)."""
+    if cache is None:
+        return False
+    found = cache.check("publish:" + publish_key)
+    return found is not None and found == _output_state(out_dir)
+
+
+def _remember_publish(out_dir: Path, publish_key: str, cache: Cache | None) -> None:
+    if cache is not None:
+        cache.put_publish("publish:" + publish_key, _output_state(out_dir))

@@ -12,15 +12,20 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import jinja2
 
-from . import markdown
+from . import deadlines, feeds, headers, markdown
 from .config import SiteConfig
 from .diagnostics import Diagnostic, ERROR
-from .model import GUIDE, HOME, NOTICE, Link, Page, Site, fold
+from .model import GUIDE, HOME, NOTICE, Link, Page, Site, fold, slugify
 
-TEMPLATES = {NOTICE: "notice.html", GUIDE: "guide.html", HOME: "home.html"}
+# Pages the site generates itself (no content file): the notice list, search, 404, alias redirects.
+LISTING, SEARCH, NOT_FOUND, REDIRECT = "listing", "search", "not-found", "redirect"
+TEMPLATES = {NOTICE: "notice.html", GUIDE: "guide.html", HOME: "home.html", LISTING: "notices.html",
+             SEARCH: "search.html", NOT_FOUND: "404.html", REDIRECT: "redirect.html"}
+NOT_FOUND_URL = "404.html"
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
@@ -40,20 +45,31 @@ class Assets:
     urls: dict[str, str] = field(default_factory=dict)
     """Source name ('css/site.css') -> site-relative output path ('assets/site.1a2b3c4d.css')."""
 
+    def add(self, rel: str, data: bytes) -> None:
+        digest = hashlib.sha256(data).hexdigest()[:10]
+        stem, dot, ext = rel.rpartition(".")
+        out = f"assets/{stem}.{digest}.{ext}" if dot else f"assets/{rel}.{digest}"
+        self.files[out] = data
+        self.urls[rel] = out
+
 
 def collect_assets(static_dir: Path) -> Assets:
     assets = Assets()
     if not static_dir.is_dir():
         return assets
     for path in sorted(p for p in static_dir.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        rel = path.relative_to(static_dir).as_posix()
-        digest = hashlib.sha256(data).hexdigest()[:10]
-        stem, dot, ext = rel.rpartition(".")
-        out = f"assets/{stem}.{digest}.{ext}" if dot else f"assets/{rel}.{digest}"
-        assets.files[out] = data
-        assets.urls[rel] = out
+        assets.add(path.relative_to(static_dir).as_posix(), path.read_bytes())
     return assets
+
+
+def generated_assets(site: Site, assets: Assets) -> None:
+    """Data the browser scripts need, made at build time and hashed like any static file:
+    the lookup index (every code and folded alias) and the legal-holiday table for the calculator."""
+    rows = [[p.key, p.title, p.url, sorted({fold(p.key), *(fold(a) for a in p.aliases)})] for p in site.notices]
+    text = json.dumps(rows, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
+    assets.add("js/notices-data.js", f"window.NHC_NOTICES={text};\n".encode("ascii"))
+    years = deadlines.build_years(p.updated for p in site.pages.values())
+    assets.add("js/holidays.js", deadlines.holidays_script(deadlines.legal_holidays(years), years))
 
 
 def make_env(template_dir: Path) -> jinja2.Environment:
@@ -66,6 +82,7 @@ def make_env(template_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["jsonld"] = jsonld
+    env.globals["csp"] = jinja2.utils.markupsafe.Markup(headers.csp(meta=True))  # our constant, no quotes
     env.filters["longdate"] = lambda d: f"{d:%B} {d.day}, {d.year}" if d else ""
     return env
 
@@ -79,7 +96,7 @@ def jsonld(data) -> str:
 
 def plain(text: str, limit: int = 160) -> str:
     """Markdown or HTML to one plain line for meta descriptions."""
-    flat = _SPACE.sub(" ", _TAGS.sub("", markdown.render(text))).strip()
+    flat = _SPACE.sub(" ", _TAGS.sub("", markdown.render_auto(text))).strip()
     flat = flat.replace("&amp;", "&").replace("&quot;", '"').replace("&#x27;", "'").replace("&lt;", "<") \
         .replace("&gt;", ">")
     if len(flat) <= limit:
@@ -105,7 +122,11 @@ def relative(from_url: str, to_url: str) -> str:
 
 
 class Renderer:
-    """Holds what every page render shares: config, graph, templates, assets."""
+    """Holds what every page render shares: config, graph, templates, assets.
+
+    Everything here is plain data plus a Jinja2 environment, so a worker process can build its own
+    Renderer and `render_page` stays a pure function of the page.
+    """
 
     def __init__(self, site: Site, config: SiteConfig, template_dir: Path, assets: Assets):
         self.site = site
@@ -115,42 +136,73 @@ class Renderer:
         self.template_dir = template_dir
 
     # -- helpers -----------------------------------------------------------------------------
+    def href(self, from_url: str, to_url: str) -> str:
+        """A link between site paths: relative everywhere, except from 404.html, which the server
+        shows at any depth and so links from the site's base path."""
+        if from_url == NOT_FOUND_URL and not to_url.startswith(("http://", "https://", "mailto:", "tel:", "#")):
+            return self.config.base_path + to_url
+        return relative(from_url, to_url)
+
     def link(self, key: str, from_url: str) -> Link:
         page = self.site.pages[key]
-        return Link(page.key, page.kind, page.title, page.summary, relative(from_url, page.url))
+        return Link(page.key, page.kind, page.title, page.summary, self.href(from_url, page.url))
 
     def resolve_target(self, target: str, from_url: str) -> tuple[str, str] | None:
         key = self.site.index.get(fold(target))
         if key is None:
             return None
         page = self.site.pages[key]
-        return relative(from_url, page.url), page.title
+        return self.href(from_url, page.url), page.title
 
     def md(self, text: str, page: Page) -> str:
         text = markdown.expand_crosslinks(text, lambda t: self.resolve_target(t, page.url))
-        return markdown.render(text, self.config.allow_html)
+        return markdown.render_auto(text, self.config.allow_html)
 
     def asset(self, name: str, from_url: str) -> str:
-        return relative(from_url, self.assets.urls[name])
+        return self.href(from_url, self.assets.urls[name])
 
     def canonical(self, page_url: str) -> str:
         return self.config.base_url + page_url
 
+    def category(self, cat_id: str):
+        return next((c for c in self.config.categories if c.id == cat_id), None)
+
     def breadcrumbs(self, page: Page) -> list[tuple[str, str]]:
-        crumbs = [("Notice Help Center", "")]
+        """(name, site path) from the home page down to this page."""
+        crumbs = [("Home", "")]
         if page.kind == NOTICE:
-            cat = next((c for c in self.config.categories if c.id == page.category), None)
-            crumbs.append(("Notices", "#notices") if cat is None else (cat.title, "#cat-" + cat.id))
+            crumbs.append(("Notices", "notices/"))
         elif page.kind == GUIDE:
             crumbs.append(("Guides", "#guides"))
-        if page.kind != HOME:
+        if page.kind in (NOTICE, GUIDE, SEARCH):
             crumbs.append((page.key if page.kind == NOTICE else page.title, page.url))
+        elif page.kind == LISTING:
+            crumbs.append(("Notices", page.url))
         return crumbs
+
+    def deadline_summary(self, page: Page) -> str:
+        d = page.deadline
+        if d is None:
+            return "No fixed window"
+        if d.days:
+            return f"{d.days} days from {d.start}" + (f" ({d.days_abroad} if addressed abroad)" if d.days_abroad else "")
+        return "By the date printed on the notice"
+
+    def comparison(self, page: Page, keys: list[str]) -> list[dict]:
+        """Rows of the similar-notices table: this notice first, then each similar one."""
+        rows = []
+        for key in [page.key, *keys]:
+            other = self.site.pages[key]
+            cat = self.category(other.category)
+            rows.append({"link": self.link(key, page.url), "current": key == page.key,
+                         "summary": other.summary, "category": cat.title if cat else other.category,
+                         "deadline": self.deadline_summary(other)})
+        return rows
 
     # -- pages -------------------------------------------------------------------------------
     def context(self, page: Page) -> dict:
         url = page.url
-        rel = self.site.relations.get(page.key)
+        rel = self.site.relations.get(page.key) if page.kind in (NOTICE, GUIDE, HOME) else None
 
         def links(keys: list[str]) -> list[Link]:
             return [self.link(k, url) for k in keys]
@@ -161,18 +213,19 @@ class Renderer:
                 ("Previous step", rel.previous), ("Next step", rel.next), ("Similar notices", rel.similar),
                 ("Related", rel.related), ("Pages that mention this one", rel.referenced_by)) if keys]
         sequence = None
-        if page.key in self.site.stage_of:
+        if page.kind == NOTICE and page.key in self.site.stage_of:
             seq_no, stage_no = self.site.stage_of[page.key]
             sequence = {
                 "stages": [[self.link(k, url) for k in stage] for stage in self.site.sequences[seq_no]],
                 "current": stage_no,
+                "previous": links(rel.previous) if rel else [],
+                "next": links(rel.next) if rel else [],
             }
         crumbs = self.breadcrumbs(page)
         crumb_ld = {
             "@context": "https://schema.org", "@type": "BreadcrumbList",
             "itemListElement": [
-                {"@type": "ListItem", "position": i + 1, "name": name,
-                 "item": self.canonical(target if not target.startswith("#") else "" + target)}
+                {"@type": "ListItem", "position": i + 1, "name": name, "item": self.canonical(target)}
                 for i, (name, target) in enumerate(crumbs)],
         }
         faqs = [{"question": f.question, "answer_html": self.md(f.answer, page)} for f in page.faqs]
@@ -183,12 +236,13 @@ class Renderer:
                 "mainEntity": [{"@type": "Question", "name": f.question,
                                 "acceptedAnswer": {"@type": "Answer", "text": plain(f.answer, 10_000)}}
                                for f in page.faqs]})
+        deadline_days = bool(page.deadline and page.deadline.days)
         return {
             "site": self.config,
             "firm": self.config.firm,
             "page": page,
             "url": url,
-            "root": relative(url, ""),
+            "root": self.href(url, ""),
             "canonical": self.canonical(url),
             "description": page.summary or plain(page.quick_answer or page.body),
             "quick_answer_html": self.md(page.quick_answer, page) if page.quick_answer else "",
@@ -196,16 +250,21 @@ class Renderer:
             "faqs": faqs,
             "groups": groups,
             "sequence": sequence,
-            "breadcrumbs": [(name, relative(url, t) if not t.startswith("#") else relative(url, "") + t)
+            "comparison": self.comparison(page, rel.similar) if page.kind == NOTICE and rel and rel.similar else [],
+            "category": self.category(page.category),
+            "calculator": deadline_days,
+            "breadcrumbs": [(name, self.href(url, "") + t if t.startswith("#") else self.href(url, t))
                             for name, t in crumbs],
             "jsonld": ld,
             "asset": lambda name: self.asset(name, url),
+            "href": lambda target: self.href(url, target),
             "link_to": lambda key: self.link(key, url),
             "has_page": lambda key: key in self.site.pages,
             "site_graph": self.site,
             "categories": self.config.categories,
-            "notices_by_category": self.notices_by_category(url) if page.kind == HOME else [],
-            "guides": [self.link(g.key, url) for g in self.site.guides] if page.kind == HOME else [],
+            "notices_by_category": self.notices_by_category(url) if page.kind in (HOME, LISTING, NOT_FOUND) else [],
+            "aliases_of": lambda key: self.site.pages[key].aliases,
+            "guides": [self.link(g.key, url) for g in self.site.guides] if page.kind in (HOME, NOT_FOUND) else [],
             "sequences": [[[self.link(k, url) for k in stage] for stage in seq] for seq in self.site.sequences]
             if page.kind == HOME else [],
         }
@@ -225,6 +284,10 @@ class Renderer:
             raise TemplateProblem(Diagnostic(f"templates/{exc.name or name}", exc.lineno or 0, ERROR,
                                              f"template syntax error: {exc.message}", "", "template")) from None
         except jinja2.TemplateNotFound as exc:
+            tname, line = _template_frame(exc, self.template_dir)
+            if tname:  # included or extended by another template: point at that line
+                raise TemplateProblem(Diagnostic(tname, line, ERROR, f"template '{exc.name}' not found",
+                                                 "", "template")) from None
             raise TemplateProblem(Diagnostic(f"templates/{exc.name}", 0, ERROR, "template not found",
                                              f"needed to render {source_path}", "template")) from None
         except jinja2.UndefinedError as exc:
@@ -232,9 +295,45 @@ class Renderer:
             raise TemplateProblem(Diagnostic(tname or f"templates/{name}", line, ERROR,
                                              f"template error: {exc.message} (rendering {source_path})", "",
                                              "template")) from None
+        except Exception as exc:  # noqa: BLE001 - a bad template expression must not crash the build
+            tname, line = _template_frame(exc, self.template_dir)
+            raise TemplateProblem(Diagnostic(tname or f"templates/{name}", line, ERROR,
+                                             f"template error: {type(exc).__name__}: {exc} (rendering {source_path})",
+                                             "", "template")) from None
 
     def render_page(self, page: Page) -> bytes:
+        if page.kind == REDIRECT:
+            return self.render_redirect(page)
         return self.render_template(TEMPLATES[page.kind], self.context(page), page.path).encode("utf-8")
+
+    def render_redirect(self, page: Page) -> bytes:
+        """An alias URL (/notices/ltr1058/): a tiny page that sends the reader on to the notice."""
+        target = self.site.pages[page.key]
+        context = {"site": self.config, "page": target, "target": self.href(page.url, target.url),
+                   "canonical": self.canonical(target.url), "description": target.summary}
+        return self.render_template(TEMPLATES[REDIRECT], context, page.path).encode("utf-8")
+
+
+def generated_pages(site: Site, config: SiteConfig) -> list[Page]:
+    """Pages with no content file: the notice list (the lookup's no-JavaScript fallback), search,
+    404 and a redirect from every alias spelling of a notice's URL to the notice."""
+    pages = [
+        Page(LISTING, "notices", "templates/notices.html", "notices/", "All notices, by code",
+             summary=f"Every notice and letter explained on {config.name}, with the codes and spellings "
+                     f"printed on letters."),
+        Page(SEARCH, "search", "templates/search.html", "search/", "Search",
+             summary=f"Search every page of {config.name}."),
+        Page(NOT_FOUND, "404", "templates/404.html", NOT_FOUND_URL, "Page not found",
+             summary="This page does not exist. Look up your notice by its code instead."),
+    ]
+    taken = {p.url for p in site.pages.values()} | {p.url for p in pages}
+    for notice in site.notices:
+        for name in dict.fromkeys([fold(notice.key), *(f(a) for a in notice.aliases for f in (slugify, fold))]):
+            url = f"notices/{name}/"
+            if name and url not in taken:
+                taken.add(url)
+                pages.append(Page(REDIRECT, notice.key, "templates/redirect.html", url, notice.title))
+    return pages
 
 
 def _template_frame(exc: BaseException, template_dir: Path) -> tuple[str, int]:
@@ -275,20 +374,43 @@ def catalogue(site: Site) -> bytes:
     return (text.replace("</", "<\\/") + "\n").encode("utf-8")
 
 
-def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: Path
+def output_path(page: Page) -> str:
+    return page.url if page.url.endswith(".html") else page.output_path
+
+
+def render_serially(renderer: Renderer, pages: list[Page]) -> list[bytes | Diagnostic]:
+    """Each page's HTML, or the template problem that stopped it, in order.
+
+    The pipeline passes a cached, parallel equivalent (pipeline.py, cache.py, parallel.py)."""
+    out: list[bytes | Diagnostic] = []
+    for page in pages:
+        try:
+            out.append(renderer.render_page(page))
+        except TemplateProblem as exc:
+            out.append(exc.diagnostic)
+    return out
+
+
+def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: Path,
+                render_pages: Callable[[Renderer, list[Page]], list[bytes | Diagnostic]] | None = None,
                 ) -> tuple[dict[str, bytes], dict[str, str], list[Diagnostic]]:
     """Render every page and data file. Returns (files, output path -> source path, diagnostics)."""
     assets = collect_assets(static_dir)
+    generated_assets(site, assets)
     renderer = Renderer(site, config, template_dir, assets)
     files: dict[str, bytes] = dict(assets.files)
     sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
-    for page in site.pages.values():
-        try:
-            files[page.output_path] = renderer.render_page(page)
-            sources[page.output_path] = page.path
-        except TemplateProblem as exc:
-            if exc.diagnostic not in problems:
-                problems.append(exc.diagnostic)
+    all_pages = [*site.pages.values(), *generated_pages(site, config)]
+    rendered = (render_pages or render_serially)(renderer, all_pages)
+    for page, result in zip(all_pages, rendered):
+        if isinstance(result, Diagnostic):
+            if result not in problems:
+                problems.append(result)
+        else:
+            files[output_path(page)] = result
+            sources[output_path(page)] = page.path
     files["notices.json"] = catalogue(site)
+    files["_headers"] = headers.headers_file()
+    files.update(feeds.site_files(site, config))
     return files, sources, problems

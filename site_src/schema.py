@@ -17,6 +17,10 @@ SAFE_URL = re.compile(r"^(https?://[^\s]+|mailto:[^\s]+|tel:[+0-9()\-. ]+|/[^\s]
 """Link targets a writer may use: https, http, mailto, tel, or a relative path. No javascript:, data: ..."""
 
 
+MAX_DAYS = 3650
+"""Ten years, the collection statute: no response window is longer, and date arithmetic stays in range."""
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -27,6 +31,8 @@ class Field:
     fields: tuple["Field", ...] = ()
     """Sub-fields of a mapping, or of each item of a list."""
     min_items: int = 0
+    maximum: int = 0
+    """Largest value an integer may take (0: no limit)."""
 
 
 SOURCE = (
@@ -38,8 +44,10 @@ FAQ = (
     Field("answer", "markdown", "The answer; Markdown allowed.", True),
 )
 DEADLINE = (
-    Field("days", "integer", "Calendar days to act. Omit when the window is 'the date on your notice'."),
-    Field("days_abroad", "integer", "Days when the notice is addressed outside the United States."),
+    Field("days", "integer", "Calendar days to act. Omit when the window is 'the date on your notice'.",
+          maximum=MAX_DAYS),
+    Field("days_abroad", "integer", "Days when the notice is addressed outside the United States.",
+          maximum=MAX_DAYS),
     Field("from", "text", "What the days count from, e.g. 'the date printed on the letter'."),
     Field("action", "text", "What to do by the deadline.", True),
     Field("basis", "text", "The law or IRS page that sets the window, e.g. 'IRC 6330'.", True),
@@ -178,6 +186,9 @@ def _check_value(value: Any, f: Field, key: tuple, lines, path, out) -> None:
         elif value <= 0:
             out.append(Diagnostic(path, line, ERROR,
                                   f"'{_label(key)}' must be a positive whole number, not {value}", "", "key-type"))
+        elif f.maximum and value > f.maximum:
+            out.append(Diagnostic(path, line, ERROR,
+                                  f"'{_label(key)}' must be at most {f.maximum}, not {value}", "", "key-type"))
     elif f.type == "date":
         if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
             bad()
@@ -190,6 +201,9 @@ def _check_value(value: Any, f: Field, key: tuple, lines, path, out) -> None:
                 out.append(Diagnostic(path, _line(lines, key + (i,)), ERROR,
                                       f"'{_label(key + (i,))}' must be a code or id, not {_type_name(item)}",
                                       "", "key-type"))
+            elif "\x00" in str(item):
+                out.append(Diagnostic(path, _line(lines, key + (i,)), ERROR,
+                                      f"'{_label(key + (i,))}' contains a NUL character", "", "key-nul"))
     elif f.type == "mapping":
         if not isinstance(value, dict):
             bad()
@@ -233,6 +247,8 @@ def _field_schema(f: Field) -> dict:
         base.update(type="string", pattern=SAFE_URL.pattern)
     elif f.type == "integer":
         base.update(type="integer", minimum=1)
+        if f.maximum:
+            base.update(maximum=f.maximum)
     elif f.type == "date":
         base.update(type="string", format="date")
     elif f.type == "codes":

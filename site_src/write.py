@@ -13,7 +13,9 @@ import errno
 import fcntl
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -26,21 +28,40 @@ class BuildLocked(Exception):
     pass
 
 
+class UnsafePath(ValueError):
+    """An output path that would land outside the output folder; the loader should have refused it."""
+
+
 @contextmanager
-def build_lock(root: Path):
-    """Hold an exclusive lock for the duration of a build; fail at once if another holds it."""
+def build_lock(root: Path, output_name: str = "output"):
+    """Hold an exclusive lock for the duration of a build; fail at once if another holds it.
+
+    Holding the lock, it is safe to clear what an interrupted build left behind, so that happens
+    first. SIGTERM (a cancelled CI job) is turned into KeyboardInterrupt meanwhile, so it cleans up
+    like Ctrl-C instead of dying between two renames.
+    """
     lock_path = root / ".output.lock"
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    previous = None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise BuildLocked("another build is running in this folder; wait for it to finish") from None
             raise
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+        clean_stale(root, output_name)
         yield
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         os.close(fd)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -70,10 +91,23 @@ def clean_stale(root: Path, output_name: str = "output") -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def safe_relpath(rel: str) -> str:
+    """`rel` if it names a file inside the output folder; raises UnsafePath otherwise.
+
+    The loader already limits codes and ids to letters, digits and hyphens; this is the last guard,
+    at the one place that writes, against `..`, absolute paths, backslashes and NUL bytes.
+    """
+    parts = rel.split("/")
+    if (not rel or "\x00" in rel or "\\" in rel or rel.startswith("/")
+            or any(p in ("", ".", "..") for p in parts)):
+        raise UnsafePath(f"refusing to write {rel!r}: not a plain relative path inside the output folder")
+    return rel
+
+
 def write_tree(target: Path, files: dict[str, bytes]) -> None:
     made: set[Path] = set()
     for rel in sorted(files):
-        path = target / rel
+        path = target / safe_relpath(rel)
         parent = path.parent
         if parent not in made:
             parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +125,7 @@ def publish(root: Path, files: dict[str, bytes], output_name: str = "output",
     out = root / output_name
     clean_stale(root, output_name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root))
+    old = root / f".{output_name}.old-{os.getpid()}"
     try:
         write_tree(tmp, files)
         if before_swap is not None:
@@ -99,14 +134,16 @@ def publish(root: Path, files: dict[str, bytes], output_name: str = "output",
         if out.exists() and _exchange(tmp, out):
             shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous site
         else:
-            old = None
-            if out.exists():
-                old = root / f".{output_name}.old-{os.getpid()}"
+            # Two renames: output/ is briefly missing; clean_stale() puts `old` back if we die here.
+            had_output = out.exists()
+            if had_output:
                 out.rename(old)
             tmp.rename(out)
-            if old is not None:
+            if had_output:
                 shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        if not out.exists() and old.exists():
+            old.rename(out)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out

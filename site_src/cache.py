@@ -1,0 +1,325 @@
+"""The persistent build cache under `.cache/`: parsed pages, rendered pages and check results.
+
+Everything is keyed by hashes of what produced it, never by timestamps:
+
+* a loaded page by the hash of its file's bytes (and path and kind);
+* a rendered page by a hash of everything its render read: the page itself, and each entry of
+  the site graph the render looked up (other pages' sources, relations, index entries,
+  sequences: see `RecordingSite`), plus the renderer's shared state (config, asset URLs);
+* the page facts the checks need by the hash of the page's HTML;
+* the cross-page check result by the hash of every output file.
+
+All of it sits under one `generation` key made of the generator's own code, the versions of the
+libraries that shape the output, and the templates: change any of those and nothing old is
+used. The cache is an optimisation only: a missing, corrupt or stale cache gives the same output
+as no cache (tests/test_fast_paths.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import pickle
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import __version__
+
+SCHEMA = 1
+
+
+def digest(*parts: bytes | str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def pickled_digest(obj: Any) -> str:
+    return digest(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def tree_digest(folder: Path) -> str:
+    """Hash of every file's relative path and bytes under `folder` (templates, static)."""
+    parts: list[bytes | str] = []
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            parts += [path.relative_to(folder).as_posix(), path.read_bytes()]
+    return digest(*parts)
+
+
+def generator_version() -> str:
+    """The generator's own code and the libraries that shape its output."""
+    import importlib.metadata as md
+
+    parts: list[bytes | str] = [__version__, str(SCHEMA)]
+    here = Path(__file__).resolve().parent
+    for path in sorted(here.glob("*.py")):
+        parts += [path.name, path.read_bytes()]
+    for dist in ("jinja2", "markdown-it-py", "mdit-py-plugins", "markdown-it-pyrs", "PyYAML", "beautifulsoup4",
+                 "MarkupSafe"):
+        try:
+            parts.append(f"{dist}={md.version(dist)}")
+        except md.PackageNotFoundError:
+            parts.append(f"{dist}=none")
+    return digest(*parts)
+
+
+# -- recording what a render reads ---------------------------------------------------------------
+
+class _Log:
+    """The reads made while one page renders, as (field, key) pairs; key None = the whole field."""
+
+    def __init__(self) -> None:
+        self.reads: set[tuple[str, Any]] | None = None
+
+    def add(self, name: str, key: Any) -> None:
+        if self.reads is not None:
+            self.reads.add((name, key))
+
+
+class _RecordingDict(dict):
+    def __init__(self, data: dict, name: str, log: _Log):
+        super().__init__(data)
+        self._name, self._log = name, log
+
+    def __getitem__(self, key):
+        self._log.add(self._name, key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._log.add(self._name, key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self._log.add(self._name, key)
+        return super().__contains__(key)
+
+    def _all(self):
+        self._log.add(self._name, None)
+
+    def __iter__(self):
+        self._all()
+        return super().__iter__()
+
+    def __len__(self):
+        self._all()
+        return super().__len__()
+
+    def keys(self):
+        self._all()
+        return super().keys()
+
+    def values(self):
+        self._all()
+        return super().values()
+
+    def items(self):
+        self._all()
+        return super().items()
+
+    def __reduce__(self):
+        return dict, (dict(super().items()),)
+
+
+class _RecordingList(list):
+    def __init__(self, data: list, name: str, log: _Log):
+        super().__init__(data)
+        self._name, self._log = name, log
+
+    def __getitem__(self, i):
+        self._log.add(self._name, None)
+        return super().__getitem__(i)
+
+    def __iter__(self):
+        self._log.add(self._name, None)
+        return super().__iter__()
+
+    def __len__(self):
+        self._log.add(self._name, None)
+        return super().__len__()
+
+    def __reduce__(self):
+        return list, (list(super().__iter__()),)
+
+
+class RecordingSite:
+    """Wraps a `Site` so that every lookup a render makes in it is logged.
+
+    Dict and list fields become recording containers; the renderer and the templates see a
+    `Site` (same class, same fields) and cannot tell the difference.
+    """
+
+    def __init__(self, site, page_digests: dict[str, str]):
+        self.real = site
+        self.log = _Log()
+        self.page_digests = page_digests
+        view = copy.copy(site)
+        for f in dataclasses.fields(site):
+            value = getattr(site, f.name)
+            if isinstance(value, dict):
+                setattr(view, f.name, _RecordingDict(value, f.name, self.log))
+            elif isinstance(value, list):
+                setattr(view, f.name, _RecordingList(value, f.name, self.log))
+        self.view = view
+        self._memo: dict[tuple[str, Any], str] = {}
+
+    def start(self) -> None:
+        self.log.reads = set()
+
+    def stop(self) -> list[tuple[str, Any]]:
+        reads, self.log.reads = self.log.reads or set(), None
+        return sorted(reads, key=repr)
+
+    def read_digest(self, name: str, key: Any) -> str:
+        """The hash of what reading (field, key) returns in the current site."""
+        memo_key = (name, key)
+        if memo_key in self._memo:
+            return self._memo[memo_key]
+        value = getattr(self.real, name, None)
+        if name == "pages":
+            if key is None:
+                out = digest(*(f"{k}\0{self.page_digests.get(k) or pickled_digest(p)}" for k, p in value.items()))
+            elif key in value:
+                out = self.page_digests.get(key) or pickled_digest(value[key])
+            else:
+                out = "absent"
+        elif key is None:
+            out = pickled_digest(value)
+        elif isinstance(value, dict):
+            out = pickled_digest(value[key]) if key in value else "absent"
+        else:
+            out = pickled_digest(value)
+        self._memo[memo_key] = out
+        return out
+
+    def render_key(self, base: str, reads: Iterable[tuple[str, Any]]) -> str:
+        return digest(base, *(f"{n}\0{k!r}\0{self.read_digest(n, k)}" for n, k in reads))
+
+
+def state_digest(obj: Any, skip: tuple[str, ...]) -> str | None:
+    """Hash of an object's attributes but `skip` (the renderer's config, assets, anything it
+    precomputed); None if some attribute cannot be pickled, so the caller can play safe."""
+    try:
+        return pickled_digest(sorted((k, v) for k, v in vars(obj).items() if k not in skip))
+    except Exception:
+        return None
+
+
+# -- storage -------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RenderEntry:
+    key: str
+    reads: list
+    html: bytes
+    facts: Any
+
+
+class Cache:
+    """One SQLite file under `.cache/`; a build reads what it needs and writes what it made."""
+
+    def __init__(self, folder: Path, generation: str):
+        self.generation = generation
+        self.db: sqlite3.Connection | None = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(folder / "build.sqlite3", isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=OFF")
+            self.db.executescript("""
+                CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
+                CREATE TABLE IF NOT EXISTS loads (path TEXT PRIMARY KEY, key TEXT, blob BLOB);
+                CREATE TABLE IF NOT EXISTS renders (path TEXT PRIMARY KEY, key TEXT, reads BLOB, html BLOB,
+                                                    facts BLOB);
+                CREATE TABLE IF NOT EXISTS checks (key TEXT PRIMARY KEY, blob BLOB);
+            """)
+            row = self.db.execute("SELECT v FROM meta WHERE k='generation'").fetchone()
+            if row is None or row[0] != generation:
+                self.db.executescript("DELETE FROM loads; DELETE FROM renders; DELETE FROM checks;")
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (generation,))
+        except (sqlite3.Error, OSError):
+            self.db = None  # a broken cache is no cache
+
+    def _query(self, sql: str, args: tuple = ()) -> list:
+        if self.db is None:
+            return []
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error:
+            return []
+
+    def _write(self, sql: str, rows: list) -> None:
+        if self.db is None or not rows:
+            return
+        try:
+            self.db.execute("BEGIN")
+            self.db.executemany(sql, rows)
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    # loaded pages
+    def loads(self) -> dict[str, tuple[str, bytes]]:
+        return {path: (key, blob) for path, key, blob in self._query("SELECT path, key, blob FROM loads")}
+
+    def put_loads(self, rows: list[tuple[str, str, bytes]]) -> None:
+        self._write("INSERT OR REPLACE INTO loads VALUES (?, ?, ?)", rows)
+
+    # rendered pages
+    def render_keys(self) -> dict[str, tuple[str, list]]:
+        return {path: (key, pickle.loads(reads))
+                for path, key, reads in self._query("SELECT path, key, reads FROM renders")}
+
+    def render_outputs(self, paths: set[str]) -> dict[str, tuple[str, bytes, Any]]:
+        if not paths:
+            return {}
+        rows = self._query("SELECT path, key, html, facts FROM renders")
+        return {path: (key, html, pickle.loads(facts)) for path, key, html, facts in rows if path in paths}
+
+    def put_renders(self, rows: list[tuple[str, str, list, bytes, Any]]) -> None:
+        self._write("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?)",
+                    [(p, k, pickle.dumps(r, pickle.HIGHEST_PROTOCOL), h, pickle.dumps(f, pickle.HIGHEST_PROTOCOL))
+                     for p, k, r, h, f in rows])
+
+    def forget(self, table: str, keep: set[str]) -> None:
+        """Drop entries for pages that no longer exist."""
+        if self.db is None:
+            return
+        gone = [(p,) for (p,) in self._query(f"SELECT path FROM {table}") if p not in keep]
+        self._write(f"DELETE FROM {table} WHERE path = ?", gone)
+
+    # cross-page checks
+    def check(self, key: str) -> Any | None:
+        rows = self._query("SELECT blob FROM checks WHERE key = ?", (key,))
+        return pickle.loads(rows[0][0]) if rows else None
+
+    def put_check(self, key: str, value: Any) -> None:
+        """Keep one check result (the latest)."""
+        self._put_one(key, value, "key NOT LIKE 'publish:%'")
+
+    def put_publish(self, key: str, value: Any) -> None:
+        """Keep one publish record: what output/ held after the latest publish."""
+        self._put_one(key, value, "key LIKE 'publish:%'")
+
+    def _put_one(self, key: str, value: Any, where: str) -> None:
+        if self.db is None:
+            return
+        try:
+            self.db.execute(f"DELETE FROM checks WHERE {where}")
+        except sqlite3.Error:
+            return
+        self._write("INSERT OR REPLACE INTO checks VALUES (?, ?)",
+                    [(key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))])
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None

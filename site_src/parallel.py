@@ -1,0 +1,62 @@
+"""Page work on every core: a process pool for loading, rendering and reading pages.
+
+Workers are forked from the build process once the shared state is ready (the sources for the
+load stage; the renderer and the resolved site for the render stage), so nothing big is sent to
+them: they receive index ranges and send back results. Forking is only done where it is safe
+(a POSIX system, a single-threaded parent); otherwise, and for small jobs where starting workers
+costs more than it saves, the work runs here, serially, through the same function, so the
+output is the same either way (tests/test_fast_paths.py).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from typing import Any, Callable, Sequence
+
+MIN_ITEMS = 300
+"""Below this many items a pool costs more than it saves (fork, pipes, pickling)."""
+
+_JOB: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
+
+
+def workers() -> int:
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    env = os.environ.get("NHC_WORKERS")
+    if env and env.isdigit():
+        n = int(env)
+    return max(1, n)
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+def _run_chunk(bounds: tuple[int, int]) -> list:
+    func, items = _JOB  # type: ignore[misc]
+    return [func(items[i]) for i in range(*bounds)]
+
+
+def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: int | None = None) -> list:
+    """`[func(x) for x in items]`, in forked workers when it pays. `func` and `items` reach the
+    workers by inheritance, so they need not be picklable; the results must be."""
+    n = workers()
+    if n < 2 or len(items) < (MIN_ITEMS if min_items is None else min_items) or not can_fork():
+        return [func(x) for x in items]
+    global _JOB
+    _JOB = (func, items)
+    try:
+        chunk = max(16, len(items) // (n * 8))
+        bounds = [(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(n) as pool:
+            out: list = []
+            for part in pool.imap(_run_chunk, bounds):
+                out.extend(part)
+        return out
+    finally:
+        _JOB = None

@@ -1,0 +1,200 @@
+"""`python build.py serve`: a livereload preview that rebuilds on every save and never dies on bad content.
+
+The site is built in memory with the same `pipeline.build()` as `build` (so it gets every speed-up
+of the build for free) and served from memory; `output/` is left alone. While the build is broken,
+every page the server sends is an error page listing each problem as `file:line: message`, in plain
+HTML so it shows without JavaScript; the next good save brings the site back and the browser
+reloads by itself.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import mimetypes
+import posixpath
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+from livereload import Server
+from livereload.watcher import Watcher
+
+from .config import CONFIG_FILE
+from .diagnostics import Diagnostic, summary
+from .pipeline import BuildOptions, build
+
+WATCHED = ("content", "templates", "static", CONFIG_FILE)
+"""What a writer or designer edits; a change to any of them rebuilds the site."""
+
+
+@dataclass
+class Preview:
+    """The state the server serves: the last good site, and the problems of the latest build."""
+
+    root: Path
+    files: dict[str, bytes] = field(default_factory=dict)
+    problems: list[Diagnostic] = field(default_factory=list)
+    failed: bool = False
+    crash: str = ""
+    """An unexpected exception in the build itself, shown instead of crashing the server."""
+    base_path: str = "/"
+
+    def rebuild(self) -> None:
+        start = time.perf_counter()
+        try:
+            result = build(BuildOptions(root=self.root, write=False, search=False))
+        except Exception:  # noqa: BLE001 - the preview must survive any bug a bad file can trigger
+            self.failed, self.problems = True, []
+            self.crash = traceback.format_exc(limit=4)
+            print("rebuild crashed (the preview shows the details):\n" + self.crash, file=sys.stderr, flush=True)
+            return
+        self.crash = ""
+        self.problems = result.report.sorted()
+        self.failed = result.report.failed()
+        if result.config is not None:
+            self.base_path = result.config.base_path
+        elapsed = time.perf_counter() - start
+        for d in self.problems:
+            print(d.text(), file=sys.stderr)
+        if self.failed:
+            print(f"build failed: {summary(self.problems)}; the preview shows the errors until the next good save",
+                  file=sys.stderr, flush=True)
+        else:
+            self.files = result.files
+            print(f"rebuilt {result.pages} pages in {elapsed:.2f} s ({summary(self.problems)})", flush=True)
+
+    # -- serving -------------------------------------------------------------------------------
+    def lookup(self, url_path: str) -> tuple[str, str | None]:
+        """The output file for a request path: (file, None), or ('', redirect location)."""
+        path = unquote(url_path.split("?", 1)[0].split("#", 1)[0])
+        if self.base_path != "/" and path.startswith(self.base_path):
+            path = "/" + path[len(self.base_path):]
+        rel = posixpath.normpath(path).lstrip("/")
+        if rel in (".", ""):
+            rel = ""
+        if rel in self.files:
+            return rel, None
+        index = posixpath.join(rel, "index.html") if rel else "index.html"
+        if index in self.files:
+            if rel and not path.endswith("/"):
+                return "", url_path.split("?", 1)[0] + "/"
+            return index, None
+        return "", None
+
+    def respond(self, url_path: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Status, headers and body for a GET of `url_path`."""
+        target, redirect = self.lookup(url_path)
+        if redirect:
+            return "301 Moved Permanently", [("Location", redirect)], b""
+        wants_page = not target or target.endswith(".html")
+        if (self.failed or self.crash) and wants_page:
+            return "500 Build Failed", _html_headers(), error_page(self.problems, self.crash)
+        if not target:
+            body = self.files.get("404.html", b"<!doctype html><html lang=en><head><title>Not found</title>"
+                                              b"</head><body><h1>Not found</h1></body></html>")
+            return "404 Not Found", _html_headers(), body
+        ctype = mimetypes.guess_type(target)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
+            ctype += "; charset=utf-8"
+        return "200 OK", [("Content-Type", ctype), ("Cache-Control", "no-store")], self.files[target]
+
+    def wsgi(self, environ, start_response):
+        status, headers, body = self.respond(environ.get("PATH_INFO") or "/")
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            body = b""
+        start_response(status, headers + [("Content-Length", str(len(body)))])
+        return [body]
+
+
+def _html_headers() -> list[tuple[str, str]]:
+    return [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+
+
+def error_page(problems: list[Diagnostic], crash: str = "") -> bytes:
+    """The page shown for every URL while the build is broken: each problem as `file:line: message`."""
+    items = "".join(f"<li><code>{html.escape(d.text())}</code></li>\n" for d in problems)
+    detail = f"<p>The build stopped unexpectedly:</p>\n<pre>{html.escape(crash)}</pre>\n" if crash else ""
+    count = html.escape(summary(problems)) if problems else "an unexpected problem"
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Build failed: {count}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 16px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #1b1b1b; }}
+h1 {{ color: #b50909; font-size: 1.5rem; }}
+li {{ margin: .4rem 0; }}
+code, pre {{ background: #fdf0f0; padding: .15rem .35rem; white-space: pre-wrap; word-break: break-word; }}
+</style>
+</head>
+<body>
+<h1>The site did not build ({count})</h1>
+<p>Fix the problems below and save the file; this page reloads by itself when the build succeeds.</p>
+<ul class="build-errors">
+{items}</ul>
+{detail}</body>
+</html>
+""".encode("utf-8")
+
+
+class _RebuildingWatcher(Watcher):
+    """Polls the watched paths and rebuilds once per round of changes, before the browser reloads."""
+
+    def __init__(self, on_change):
+        super().__init__()
+        self._on_change = on_change
+        self._dirty = False
+
+    def mark(self) -> None:
+        self._dirty = True
+
+    def examine(self):
+        filepath, delay = super().examine()
+        if self._dirty:
+            self._dirty = False
+            self._on_change()
+        return filepath, delay
+
+
+class _QuietServer(Server):
+    def _setup_logging(self):  # livereload logs every poll at INFO; keep the terminal for build results
+        logging.getLogger("livereload").setLevel(logging.WARNING)
+
+
+def _port_problem(host: str, port: int) -> str:
+    """Why the port cannot be used ('' when it can), checked before the URL is announced."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return ""
+
+
+def serve(root: Path, port: int = 8000, host: str = "127.0.0.1") -> int:
+    preview = Preview(root)
+    preview.rebuild()
+    watcher = _RebuildingWatcher(preview.rebuild)
+    server = _QuietServer(app=preview.wsgi, watcher=watcher)
+    for name in WATCHED:
+        server.watch(str(root / name), watcher.mark)
+    problem = _port_problem(host, port)
+    if problem:
+        print(f"error: cannot listen on {host}:{port}: {problem}; try another --port", file=sys.stderr)
+        return 2
+    url = f"http://{host}:{port}/"
+    print(f"Previewing at {url} (rebuilds when content/, templates/, static/ or {CONFIG_FILE} change; "
+          "Ctrl+C to stop)", flush=True)
+    try:
+        server.serve(port=port, host=host, debug=False, restart_delay=0)
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}; try another --port", file=sys.stderr)
+        return 2
+    return 0

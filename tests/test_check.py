@@ -1,0 +1,78 @@
+"""Site checks over the generated HTML: links, fragments, headings, metadata, alt text, reachability."""
+
+from __future__ import annotations
+
+from conftest import make_project, run_build
+from site_src.check import check_site
+
+HEAD = '<head><title>T</title><meta name="description" content="d"></head>'
+
+
+def page(body: str, head: str = HEAD, lang: str = ' lang="en"') -> bytes:
+    return f"<!doctype html>\n<html{lang}>\n{head}\n<body>\n{body}\n</body>\n</html>\n".encode()
+
+
+def texts(files, sources=None, **kw) -> list[str]:
+    return [d.text() for d in check_site(files, sources or {}, **kw)]
+
+
+def test_a_clean_site_has_no_problems():
+    files = {
+        "index.html": page('<h1>Home</h1>\n<a href="notices/cp14/">CP14</a>\n<a href="notices/cp14/#deadline">d</a>'),
+        "notices/cp14/index.html": page('<h1>CP14</h1>\n<h2 id="deadline">Deadline</h2>\n<a href="../../">home</a>'
+                                        '\n<img src="../../a.png" alt="">'),
+        "a.png": b"png",
+    }
+    assert texts(files) == []
+
+
+def test_each_problem_names_the_output_file_line_and_source():
+    files = {
+        "index.html": page('<h1>Home</h1>\n<a href="notices/cp14/">ok</a>'),
+        "notices/cp14/index.html": page('<h1>CP14</h1>\n<p>x</p>\n<a href="../cp999/">gone</a>\n'
+                                        '<a href="../../#nowhere">frag</a>\n<img src="../../a.png">\n<h1>Two</h1>'),
+        "a.png": b"png",
+    }
+    got = texts(files, {"notices/cp14/index.html": "content/notices/cp14.md"})
+    made = "(page made from content/notices/cp14.md)"
+    assert f"output/notices/cp14/index.html:7: error: link '../cp999/' points to a file that is not generated {made}" in got
+    assert f"output/notices/cp14/index.html:8: error: link '../../#nowhere' points to '#nowhere', which is not an id on index.html {made}" in got
+    assert f"output/notices/cp14/index.html:9: error: image '../../a.png' has no alt text {made}" in got
+    assert f"output/notices/cp14/index.html:10: error: the page has 2 <h1> headings; it needs exactly one {made}" in got
+    assert len(got) == 4
+
+
+def test_title_description_lang_and_h1_are_required():
+    files = {"index.html": page("<p>no heading</p>", head="<head></head>", lang="")}
+    got = texts(files)
+    assert any("no <title>" in t for t in got)
+    assert any("no meta description" in t for t in got)
+    assert any("<html> has no lang attribute" in t for t in got)
+    assert any("0 <h1> headings" in t for t in got)
+
+
+def test_unreachable_pages_are_warnings():
+    files = {"index.html": page("<h1>Home</h1>"), "lost/index.html": page("<h1>Lost</h1>"),
+             "404.html": page("<h1>Not found</h1>")}
+    got = check_site(files, {"lost/index.html": "content/guides/lost.md"})
+    assert [(d.path, d.severity) for d in got] == [("output/lost/index.html", "warning")]
+    assert "no link leads here from the home page" in got[0].text()
+
+
+def test_links_under_the_base_path_resolve():
+    files = {"index.html": page('<h1>Home</h1>\n<a href="/help/guide/">g</a>\n<link rel="icon" href="/help/i.png">'),
+             "guide/index.html": page("<h1>G</h1>"), "i.png": b""}
+    assert texts(files, base_path="/help/") == []
+
+
+def test_a_broken_link_in_content_fails_the_build_naming_page_and_source(tmp_path):
+    root = make_project(tmp_path / "site")
+    page_md = root / "content" / "notices" / "cp14.md"
+    page_md.write_text(page_md.read_text() + "\nSee [the form](../no-such-page/).\n")
+    proc = run_build(root)
+    assert proc.returncode == 1
+    assert "output/notices/cp14/index.html:" in proc.stderr
+    assert ("error: link '../no-such-page/' points to a file that is not generated "
+            "(page made from content/notices/cp14.md)") in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (root / "output").exists()

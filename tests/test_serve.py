@@ -1,0 +1,139 @@
+"""The dev server, as a writer uses it: start it, break a page, see the errors, fix it, see the site."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from conftest import PROJECT, make_project
+
+WAIT = 30.0
+"""Upper bound for the server to start or to pick up a change (it polls about every second)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8")
+
+
+def shown(html: str) -> str:
+    """The text a reader sees, without markup or scripts."""
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style"]):
+        tag.decompose()
+    return soup.get_text()
+
+
+def wait_for(url: str, predicate, what: str) -> tuple[int, str]:
+    deadline = time.monotonic() + WAIT
+    last: tuple[int, str] | Exception = (0, "")
+    while time.monotonic() < deadline:
+        try:
+            last = fetch(url)
+            if predicate(*last):
+                return last
+        except OSError as exc:  # not listening yet
+            last = exc
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}; last response: {last!r}")
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    root = make_project(tmp_path / "site")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    proc = subprocess.Popen([sys.executable, str(PROJECT / "build.py"), "serve", "--port", str(port),
+                             "--root", str(root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+    try:
+        yield root, f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_serves_the_site_and_prints_the_url(server):
+    root, base, proc = server
+    status, body = wait_for(base + "/", lambda s, b: s == 200, "the home page")
+    assert "Test Help Center" in body
+    assert "livereload.js" in body  # the browser reloads by itself
+    status, body = fetch(base + "/notices/cp14/")
+    assert status == 200 and "CP14" in body
+    assert fetch(base + "/no/such/page/")[0] == 404
+    proc.kill()
+    out = proc.communicate(timeout=10)[0]
+    assert f"{base}/" in out
+    assert not (root / "output").exists(), "the preview serves from memory and leaves output/ alone"
+
+
+def test_broken_edits_show_errors_on_every_page_and_the_site_recovers(server):
+    root, base, proc = server
+    wait_for(base + "/", lambda s, b: s == 200, "the home page")
+    page = root / "content" / "notices" / "cp14.md"
+    good = page.read_text(encoding="utf-8")
+
+    # A dangling cross-link: the error names the file and line, on every page served.
+    page.write_text(good + "\nSee [[CP5O4]] next.\n", encoding="utf-8")
+    line = (good + "\nSee [[CP5O4]] next.\n").splitlines().index("See [[CP5O4]] next.") + 1
+    expected = f"content/notices/cp14.md:{line}: error: in the text: page 'CP5O4' does not exist"
+    status, body = wait_for(base + "/notices/cp14/", lambda s, b: expected in shown(b), "the dangling-link error")
+    assert status == 500
+    assert "<script" not in body.split("</head>")[1], "errors show without JavaScript"
+    for path in ("/", "/guides/back-taxes-guide/", "/notices/lt11/"):
+        assert expected in shown(fetch(base + path)[1])
+
+    # Bad YAML on top: both files' problems are listed.
+    other = root / "content" / "notices" / "lt11.md"
+    other_good = other.read_text(encoding="utf-8")
+    other.write_text(other_good.replace("title:", "title: [unclosed", 1), encoding="utf-8")
+    wait_for(base + "/", lambda s, b: "content/notices/lt11.md:" in shown(b) and "malformed YAML" in shown(b)
+             and expected in shown(b),
+             "the YAML error")
+
+    # Fix both: the site comes back.
+    page.write_text(good, encoding="utf-8")
+    other.write_text(other_good, encoding="utf-8")
+    status, body = wait_for(base + "/notices/cp14/", lambda s, b: s == 200, "recovery")
+    assert "error:" not in body and "CP14" in body
+    assert proc.poll() is None, "the server never dies on bad content"
+
+
+def test_template_and_config_changes_rebuild(server):
+    root, base, proc = server
+    wait_for(base + "/", lambda s, b: s == 200, "the home page")
+    config = root / "site.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('name = "IRS Notice Help Center"',
+                                                                 'name = "Renamed Help Center"'), encoding="utf-8")
+    wait_for(base + "/", lambda s, b: s == 200 and "Renamed Help Center" in b, "the renamed site")
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path):
+    root = make_project(tmp_path / "site")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = subprocess.run([sys.executable, str(PROJECT / "build.py"), "serve", "--port", str(port),
+                               "--root", str(root)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
