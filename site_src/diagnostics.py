@@ -59,7 +59,7 @@ class Report:
         return bool(self.errors or (strict and self.warnings))
 
     def sorted(self) -> list[Diagnostic]:
-        return sorted(set(self.items), key=lambda d: (d.path, d.line, d.severity, d.message))
+        return sorted(set(self.items), key=lambda d: (d.path, d.line, d.severity, d.message, d.hint, d.code))
 
 
 def did_you_mean(word: str, candidates: Iterable[str], *, labels: dict[str, str] | None = None) -> str:

@@ -25,8 +25,9 @@ def _epoch_date() -> dt.date | None:
 def sitemap(site: Site, config: SiteConfig) -> bytes:
     """Every content page plus the notice list; not the search page, 404 or alias redirects."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<urlset xmlns="{SITEMAP_NS}">']
-    entries = [(p.url, p.updated) for p in site.pages.values()]
-    entries.insert(1, ("notices/", max((p.updated for p in site.notices if p.updated), default=None)))
+    home = [(p.url, p.updated) for p in site.pages.values() if p.url == ""]
+    listing = [("notices/", max((p.updated for p in site.notices if p.updated), default=None))]
+    entries = home + listing + [(p.url, p.updated) for p in site.pages.values() if p.url != ""]
     for url, updated in entries:
         lastmod = f"<lastmod>{updated.isoformat()}</lastmod>" if updated else ""
         lines.append(f"  <url><loc>{escape(config.base_url + url)}</loc>{lastmod}</url>")

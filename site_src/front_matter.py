@@ -13,6 +13,8 @@ from typing import Any
 import frontmatter
 import yaml
 
+from .schema import quote
+
 try:  # The C loader is ~8x faster; fall back cleanly where libyaml is missing.
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
@@ -71,15 +73,20 @@ def parse(text: str) -> Parsed:
         node = yaml.compose(yaml_text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "malformed YAML"
+        problem = " ".join((exc.problem or "malformed YAML").split())
         if "quoted scalar" in (exc.context or "") and exc.context_mark is not None:
             mark, problem = exc.context_mark, "a quote is not closed"  # the end is never where it went wrong
         line = offset + (mark.line + 1 if mark else 1)
         if mark is not None and _tab_near(yaml_text, mark.line, mark.column):
             problem = "a tab character; indent YAML with spaces"
         raise FrontMatterError(line, f"malformed YAML in front matter: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line = offset + yaml_text.count("\n", 0, max(exc.position, 0)) + 1
+        raise FrontMatterError(line, f"the front matter contains a character YAML does not allow "
+                                     f"(U+{exc.character if isinstance(exc.character, int) else 0:04X})") from None
     except yaml.YAMLError as exc:
-        raise FrontMatterError(yaml_line, f"malformed YAML in front matter: {exc}") from None
+        problem = " ".join(str(exc).split())
+        raise FrontMatterError(yaml_line, f"malformed YAML in front matter: {problem}") from None
     except RecursionError:
         raise FrontMatterError(yaml_line, "the front matter is nested too deeply") from None
     if node is None:
@@ -160,7 +167,7 @@ def _walk(node: yaml.Node, key: tuple, lines: dict, problems: list, offset: int,
             line = offset + k_node.start_mark.line + 1
             if name in out:
                 first = lines.get(key + (name,), line)
-                problems.append((line, f"duplicate key '{name}' (first set on line {first})"))
+                problems.append((line, f"duplicate key {quote(name)} (first set on line {first})"))
                 continue
             lines[key + (name,)] = line
             out[name] = _walk(v_node, key + (name,), lines, problems, offset, seen)
@@ -171,7 +178,7 @@ def _walk(node: yaml.Node, key: tuple, lines: dict, problems: list, offset: int,
         return _CONSTRUCTOR.construct_object(node, deep=True)
     except (ValueError, yaml.YAMLError, OverflowError):
         if node.tag.endswith(":timestamp"):
-            problems.append((offset + node.start_mark.line + 1, f"'{node.value}' is not a real date"))
+            problems.append((offset + node.start_mark.line + 1, f"{quote(node.value)} is not a real date"))
         else:
-            problems.append((offset + node.start_mark.line + 1, f"cannot read the value '{node.value}'"))
+            problems.append((offset + node.start_mark.line + 1, f"cannot read the value {quote(node.value)}"))
         return None

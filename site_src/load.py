@@ -23,6 +23,8 @@ CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]*$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-]*$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-._]*$")
 """Aliases also become redirect URLs, so they are held to nearly the rules of codes."""
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Invisible characters that break XML feeds and confuse editors; tab and newline are fine."""
 MAX_BYTES = 2_000_000
 """Pages above this size are refused: no notice page needs it, and it guards the build's memory."""
 
@@ -141,6 +143,11 @@ def decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
     if "\x00" in text:
         line = text[:text.index("\x00")].count("\n") + 1
         return None, [Diagnostic(path, line, ERROR, "the file contains a NUL character", "", "file-encoding")]
+    bad = _CONTROL.search(text)
+    if bad:
+        line = text[:bad.start()].count("\n") + 1
+        return None, [Diagnostic(path, line, ERROR, f"the file contains a control character "
+                                                    f"(U+{ord(bad.group()):04X}); delete it", "", "file-encoding")]
     return text, []
 
 
@@ -172,7 +179,7 @@ def _build_page(src: SourceFile, data: dict, lines: dict, body: str, body_line: 
         key = str(data["code"]).strip()
         if not CODE_RE.match(key):
             out.append(Diagnostic(path, lines[("code",)], ERROR,
-                                  f"code '{key}' may only contain letters, digits, spaces and hyphens", "",
+                                  f"code {schema.quote(key)} may only contain letters, digits, spaces and hyphens", "",
                                   "code-invalid"))
             return None, out
         url = f"notices/{slugify(key)}/"
@@ -180,7 +187,7 @@ def _build_page(src: SourceFile, data: dict, lines: dict, body: str, body_line: 
         key = str(data["id"]).strip()
         if not ID_RE.match(key):
             out.append(Diagnostic(path, lines[("id",)], ERROR,
-                                  f"id '{key}' may only contain lowercase letters, digits and hyphens",
+                                  f"id {schema.quote(key)} may only contain lowercase letters, digits and hyphens",
                                   f"try '{slugify(key)}'" if slugify(key) else "", "id-invalid"))
             return None, out
         url = f"guides/{key}/"
@@ -233,7 +240,7 @@ def _bad_aliases(path: str, data: dict, lines: dict) -> list[Diagnostic]:
         if isinstance(alias, (str, int)) and not isinstance(alias, bool) and "\x00" not in str(alias) \
                 and str(alias).strip() and not ALIAS_RE.match(str(alias).strip()):
             out.append(Diagnostic(path, lines.get(("aliases", i), lines.get(("aliases",), 1)), ERROR,
-                                  f"alias '{alias}' may only contain letters, digits, spaces, hyphens, dots "
+                                  f"alias {schema.quote(alias)} may only contain letters, digits, spaces, hyphens, dots "
                                   f"and underscores", "", "alias-invalid"))
     return out
 
@@ -251,6 +258,6 @@ def _unsafe_links(path: str, data: dict, lines: dict, body: str, body_line: int)
             continue
         for offset, url in find_unsafe_links(text):
             out.append(Diagnostic(path, line + offset if per_line else line, ERROR,
-                                  f"link to '{url}' is not allowed: use an https, http, mailto or tel address "
+                                  f"link to {schema.quote(url)} is not allowed: use an https, http, mailto or tel address "
                                   f"or a relative path", "", "url-unsafe"))
     return out

@@ -32,6 +32,7 @@ from .parallel import map_items
 from .render import Renderer, TemplateProblem, output_path, render_site
 from .resolve import resolve
 from .write import publish
+from . import search
 
 CACHE_DIR = ".cache"
 
@@ -113,7 +114,11 @@ def build(opts: BuildOptions) -> BuildResult:
             if _already_published(out_dir, publish_key, cache):
                 result.stats["publish_skipped"] = 1
             else:
-                publish(root, files, opts.output)
+                try:
+                    publish(root, files, opts.output, before_swap=search.build_index if opts.search else None)
+                except search.SearchIndexError as exc:
+                    report.error("pagefind", 0, str(exc), "", "search-index")
+                    return result
                 _remember_publish(out_dir, publish_key, cache)
             result.written = True
             lap("write")

@@ -7,6 +7,7 @@ front-matter string is escaped wherever it lands (HTML, attributes, JSON-LD, JSO
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import posixpath
 import re
@@ -102,6 +103,11 @@ def plain(text: str, limit: int = 160) -> str:
     if len(flat) <= limit:
         return flat
     return flat[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def text_of(html_text: str) -> str:
+    """Rendered HTML to plain text (FAQ answers in JSON-LD say what the page shows, links as words)."""
+    return html.unescape(_SPACE.sub(" ", _TAGS.sub("", html_text))).strip()
 
 
 def relative(from_url: str, to_url: str) -> str:
@@ -230,12 +236,13 @@ class Renderer:
         }
         faqs = [{"question": f.question, "answer_html": self.md(f.answer, page)} for f in page.faqs]
         ld = [crumb_ld]
+        faqs_ld = faqs
         if faqs:
             ld.append({
                 "@context": "https://schema.org", "@type": "FAQPage",
-                "mainEntity": [{"@type": "Question", "name": f.question,
-                                "acceptedAnswer": {"@type": "Answer", "text": plain(f.answer, 10_000)}}
-                               for f in page.faqs]})
+                "mainEntity": [{"@type": "Question", "name": f["question"],
+                                "acceptedAnswer": {"@type": "Answer", "text": text_of(f["answer_html"])}}
+                               for f in faqs_ld]})
         deadline_days = bool(page.deadline and page.deadline.days)
         return {
             "site": self.config,
@@ -253,6 +260,7 @@ class Renderer:
             "comparison": self.comparison(page, rel.similar) if page.kind == NOTICE and rel and rel.similar else [],
             "category": self.category(page.category),
             "calculator": deadline_days,
+            "deadline_line": self.deadline_summary(page) if page.kind == NOTICE else "",
             "breadcrumbs": [(name, self.href(url, "") + t if t.startswith("#") else self.href(url, t))
                             for name, t in crumbs],
             "jsonld": ld,

@@ -21,6 +21,10 @@ MAX_DAYS = 3650
 """Ten years, the collection statute: no response window is longer, and date arithmetic stays in range."""
 
 
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Invisible characters (a YAML escape such as "\\b" can make them) that break XML feeds."""
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -100,6 +104,17 @@ _TYPE_WORDS = {
 }
 
 
+def printable(value: Any) -> str:
+    """`value` as one line of text: line breaks and invisible characters shown as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
+def quote(value: Any, limit: int = 80) -> str:
+    """A writer's value inside a one-line message: quoted, invisible characters escaped, shortened."""
+    text = printable(value)
+    return f"'{text[:limit - 1]}…'" if len(text) > limit else f"'{text}'"
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -109,7 +124,7 @@ def _type_name(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a set of keys"
-    return f"'{value}'"
+    return quote(value)
 
 
 def validate(data: dict, lines: dict[tuple, int], kind: str, path: str) -> list[Diagnostic]:
@@ -133,7 +148,7 @@ def _line(lines: dict[tuple, int], key: tuple) -> int:
 def _label(key: tuple) -> str:
     parts = []
     for k in key:
-        parts.append(f"[{k + 1}]" if isinstance(k, int) else ("." if parts else "") + str(k))
+        parts.append(f"[{k + 1}]" if isinstance(k, int) else ("." if parts else "") + printable(k))
     return "".join(parts)
 
 
@@ -144,7 +159,7 @@ def _check_mapping(data: dict, fields: tuple[Field, ...], key: tuple, lines, pat
             hint = did_you_mean(str(name), known)
             where = f" in '{_label(key)}'" if key else ""
             out.append(Diagnostic(path, _line(lines, key + (name,)), ERROR,
-                                  f"unknown key '{name}'{where}", hint, "key-unknown"))
+                                  f"unknown key {quote(name)}{where}", hint, "key-unknown"))
     for f in fields:
         sub = key + (f.name,)
         if f.name not in data or data[f.name] is None or data[f.name] == "":
@@ -173,13 +188,17 @@ def _check_value(value: Any, f: Field, key: tuple, lines, path, out) -> None:
             out.append(Diagnostic(path, line, ERROR, f"'{_label(key)}' is empty", "", "key-empty"))
         elif "\x00" in value:
             out.append(Diagnostic(path, line, ERROR, f"'{_label(key)}' contains a NUL character", "", "key-nul"))
+        elif _CONTROL.search(value):
+            char = ord(_CONTROL.search(value).group())
+            out.append(Diagnostic(path, line, ERROR, f"'{_label(key)}' contains a control character (U+{char:04X})",
+                                  "", "key-nul"))
     elif f.type == "url":
         if not isinstance(value, str):
             bad()
         elif not SAFE_URL.match(value.strip()):
             out.append(Diagnostic(path, line, ERROR,
                                   f"'{_label(key)}' must be an https, http, mailto or tel address or a relative "
-                                  f"path, not '{value}'", "", "url-unsafe"))
+                                  f"path, not {quote(value)}", "", "url-unsafe"))
     elif f.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             bad()
@@ -194,7 +213,7 @@ def _check_value(value: Any, f: Field, key: tuple, lines, path, out) -> None:
             bad()
     elif f.type == "codes":
         if not isinstance(value, list):
-            bad(f" (write [{value}])" if isinstance(value, str) else "")
+            bad(f" (write [{printable(value)}])" if isinstance(value, str) else "")
             return
         for i, item in enumerate(value):
             if not isinstance(item, (str, int)) or isinstance(item, bool) or not str(item).strip():
@@ -204,6 +223,10 @@ def _check_value(value: Any, f: Field, key: tuple, lines, path, out) -> None:
             elif "\x00" in str(item):
                 out.append(Diagnostic(path, _line(lines, key + (i,)), ERROR,
                                       f"'{_label(key + (i,))}' contains a NUL character", "", "key-nul"))
+            elif not str(item).isprintable():
+                out.append(Diagnostic(path, _line(lines, key + (i,)), ERROR,
+                                      f"'{_label(key + (i,))}' contains a line break or an invisible character: "
+                                      f"{quote(item)}", "", "key-nul"))
     elif f.type == "mapping":
         if not isinstance(value, dict):
             bad()

@@ -88,8 +88,8 @@
     strong.textContent = "Your last day: " + long(r.last) + ".";
     main.appendChild(strong);
     if (r.reason) {
-      var what = r.reason === "Saturday" || r.reason === "Sunday" ? "a " + r.reason : "a legal holiday (" + r.reason + ")";
-      para("Day " + days + " is " + long(r.counted) + ", which is " + what +
+      var what = r.reason === "Saturday" || r.reason === "Sunday" ? "" : ", a legal holiday (" + r.reason + ")";
+      para("Day " + days + " is " + long(r.counted) + what +
         ", so the deadline moves to the next business day (IRC 7503).", "calc-moved");
     }
     var year = r.counted.getUTCFullYear();

@@ -1,0 +1,225 @@
+"""The fast paths give the same output as the plain path, byte for byte.
+
+Cold, warm (cache), incremental (one edit), parallel (process pool) and serial builds; the
+markdown-it-pyrs renderer against markdown-it-py; the fast page-facts reader against
+BeautifulSoup; and the cache forgets what a template, config or neighbouring page change makes
+stale. Timings are not asserted here: bench/run.py measures them (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT, make_project, tree_bytes
+from site_src import check, markdown, page_facts, parallel
+from site_src.load import discover, load_page, read_sources
+from site_src.pipeline import BuildOptions, build
+
+sys.path.insert(0, str(PROJECT / "bench"))
+from generate import generate  # noqa: E402
+
+SYNTHETIC_N = 60
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    return generate(SYNTHETIC_N, tmp_path_factory.mktemp("synthetic") / "site")
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory) -> Path:
+    return make_project(tmp_path_factory.mktemp("bundled") / "site", base="bundled")
+
+
+def fresh_copy(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".cache", "output", ".output*"))
+    return dest
+
+
+def plain_build(root: Path, **kw):
+    """The reference: no cache, no pool, markdown-it-py only."""
+    old = markdown.USE_PYRS
+    markdown.USE_PYRS = False
+    try:
+        return build(BuildOptions(root=root, search=False, cache=False, parallel=False, **kw))
+    finally:
+        markdown.USE_PYRS = old
+
+
+def fast_build(root: Path, **kw):
+    return build(BuildOptions(root=root, search=False, **kw))
+
+
+def same(a, b) -> None:
+    assert sorted(a.files) == sorted(b.files)
+    differing = [p for p in a.files if a.files[p] != b.files[p]]
+    assert not differing, differing[:5]
+    assert a.sources == b.sources
+    assert a.report.sorted() == b.report.sorted()
+
+
+# -- markdown-it-pyrs --------------------------------------------------------------------------
+
+EDGE_MARKDOWN = [
+    "## A `code` & <b>\n\n## A `code` & <b>\n\n### Héllo wörld!\n\n#### h4\n\n# h1\n",
+    "Setext\nline\n---\n\n## [link](http://a.b) *em* ![img](x.png)\n",
+    "[x](ftp://a) [y](javascript:x) <mailto:a@b.c> ![i](data:image/png;base64,AA)",
+    "[r]: http://x\n\n[r]\n",
+    "## \n\n##\n\n## -\n\n## a&amp;b &copy; &#35;\n",
+    "| a | b |\n|---|--:|\n| <x> | `|` |\n\n* [ok](/x/y?z=1#f)\n* [bad](ftp://q)",
+    "<div>raw</div>\n\n<script>alert(1)</script>\n\nA  \nB\\\nC\n\n> quote\n\n    code\n\n```py\nx<\n```\n",
+]
+
+
+def markdown_texts(root: Path) -> list[str]:
+    listing, _ = discover(root)
+    texts = []
+    for src in read_sources(root, listing):
+        page, _ = load_page(src)
+        if page is None:
+            continue
+        for text in [page.body, page.quick_answer, *(f.answer for f in page.faqs)]:
+            texts.append(markdown.expand_crosslinks(text, lambda t: ("../x/", "Title & <b>*x*</b>")))
+    return texts
+
+
+def test_pyrs_renders_the_same_bytes_as_markdown_it_py(bundled, synthetic):
+    texts = markdown_texts(bundled) + markdown_texts(synthetic) + EDGE_MARKDOWN
+    fast = 0
+    for text in texts:
+        html = markdown.render_fast(text)
+        if html is not None:
+            fast += 1
+            assert html == markdown.render(text), text
+    assert fast >= len(texts) - len(EDGE_MARKDOWN)  # the fast path is really taken
+
+
+def test_pyrs_leaves_what_it_cannot_match_to_markdown_it_py():
+    assert markdown.render_fast("[a](ftp://x)") is None  # our link rules are stricter
+    assert markdown.render_fast("[r]: http://x\n") is None  # reference definitions
+    assert markdown.render_fast("x", allow_html=True) is None
+    assert markdown.render_auto("[a](ftp://x)") == markdown.render("[a](ftp://x)")
+
+
+# -- page facts --------------------------------------------------------------------------------
+
+EDGE_HTML = [
+    b'<!DOCTYPE html><html><head><title> </title></head><body><h1>a</h1><h1>b</h1><img src="x.png"></body></html>',
+    b'<html lang="en"><head><title>T &amp; u</title><meta name="description" content=" "></head>'
+    b'<body><a name="top"></a><a href="#top" id="x">t</a><img src="a.png" alt><img alt="" src="/b.png"/>'
+    b'<a href="mailto:x@y">m</a><a href="https://e.org/">e</a><a href=" ../p/#f ">p</a></body></html>',
+    b'<html lang="en"><title>t</title><body><h1 ID="Up">x</h1><!-- <a href="nope/"> -->'
+    b'<script>var a = "<a href=x>";</script><a href="y/">y</a></body></html>',
+    b'<html lang="en"><title>t</title><body><h1>x</h1><a href="a" href="b">dup</a></body></html>',
+    b'<html lang="en"><title>t<b>b</b></title><body><h1>x</h1></body></html>',
+    b'<html lang="en"><title>t</title><body><h1>x</h1><p>1 < 2</p><a href="z/">z</a></body></html>',
+    '<html lang="en"><meta charset="utf-8"><title>caf\u00e9</title><h1>\u00e9</h1></html>'.encode(),
+]
+
+
+def test_fast_page_facts_match_beautifulsoup(bundled, synthetic):
+    assert page_facts.enabled(), ("check.read_page changed: teach page_facts.py the new rule, then update "
+                                  f"READ_PAGE_FINGERPRINT to {page_facts.fingerprint()!r}")
+    pages = []
+    for root in (bundled, synthetic):
+        result = plain_build(root, write=False)
+        pages += [html for path, html in result.files.items() if path.endswith(".html")]
+    read_fast = 0
+    for html in pages + EDGE_HTML:
+        fast = page_facts.read_page_fast(html)
+        ref = check.read_page(html)
+        if fast is not None:
+            read_fast += 1
+            assert (fast.ids, fast.links, fast.problems) == (ref.ids, ref.links, ref.problems), html[:300]
+        assert page_facts.read_page(html) == ref
+    assert read_fast >= len(pages)  # every generated page takes the fast path
+
+
+# -- builds ------------------------------------------------------------------------------------
+
+def test_cold_warm_parallel_and_serial_builds_are_identical(synthetic, tmp_path, monkeypatch):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    ref = plain_build(root, write=False)
+    assert not ref.report.errors
+    cold = fast_build(root)
+    assert cold.stats["rendered"] == len([p for p in cold.files if p.endswith(".html")])
+    warm = fast_build(root)
+    assert warm.stats["loaded"] == 0 and warm.stats["rendered"] == 0
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    pooled = fast_build(root, cache=False)
+    serial = fast_build(root, cache=False, parallel=False)
+    for other in (cold, warm, pooled, serial):
+        same(ref, other)
+    assert tree_bytes(root / "output") == ref.files
+
+
+def test_one_edit_rerenders_only_what_shows_it_and_matches_a_full_build(synthetic, tmp_path):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    target = root / "content" / "notices" / "cp1010.md"
+    target.write_text(target.read_text(encoding="utf-8") + "\nOne more paragraph.\n", encoding="utf-8")
+    incremental = fast_build(root)
+    assert incremental.stats["loaded"] == 1
+    # the page and those that show it (its related, similar and sequence neighbours), not the site
+    assert incremental.stats["rendered"] < incremental.stats["render_cached"] / 3, incremental.stats
+    same(plain_build(root, write=False), incremental)
+    assert tree_bytes(root / "output") == incremental.files
+
+
+def test_a_related_pages_new_title_reaches_the_pages_that_show_it(synthetic, tmp_path):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    before = fast_build(root)
+    target = root / "content" / "notices" / "cp1005.md"
+    text = target.read_text(encoding="utf-8")
+    old_title = next(line for line in text.splitlines() if line.startswith("title:"))
+    target.write_text(text.replace(old_title, 'title: "CP1005: A Brand New Title"'), encoding="utf-8")
+    after = fast_build(root)
+    showing = [p for p, html in after.files.items()
+               if p.endswith(".html") and b"A Brand New Title" in html and "cp1005" not in p]
+    assert showing  # cp1001 lists CP1005 as similar; the home page and others link it
+    for path in showing:
+        assert before.files[path] != after.files[path]
+    same(plain_build(root, write=False), after)
+
+
+def test_template_and_config_changes_invalidate_the_cache(synthetic, tmp_path):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    footer = root / "templates" / "base.html"
+    footer.write_text(footer.read_text(encoding="utf-8").replace("</footer>", "<p>Template edit.</p></footer>"),
+                      encoding="utf-8")
+    after_template = fast_build(root)
+    assert all(b"Template edit." in html for p, html in after_template.files.items()
+               if p.endswith(".html") and b"</footer>" in html)
+    same(plain_build(root, write=False), after_template)
+    config = root / "site.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('name = "Polaris Tax & Accounting"', 'name = "Polaris Tax Partners"'),
+                      encoding="utf-8")
+    after_config = fast_build(root)
+    assert any(b"Polaris Tax Partners" in html for html in after_config.files.values())
+    same(plain_build(root, write=False), after_config)
+
+
+def test_a_corrupt_cache_is_no_cache(synthetic, tmp_path):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    for path in (root / ".cache").iterdir():
+        if path.is_file():
+            path.write_bytes(b"not a database")
+    same(plain_build(root, write=False), fast_build(root))
+
+
+def test_a_hand_edited_output_is_republished(synthetic, tmp_path):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    first = fast_build(root)
+    assert fast_build(root).stats.get("publish_skipped") == 1
+    page = root / "output" / "index.html"
+    page.write_bytes(b"tampered")
+    again = fast_build(root)
+    assert "publish_skipped" not in again.stats
+    assert tree_bytes(root / "output") == first.files
