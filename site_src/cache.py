@@ -61,7 +61,7 @@ def generator_version() -> str:
     for path in sorted(here.glob("*.py")):
         parts += [path.name, path.read_bytes()]
     for dist in ("jinja2", "markdown-it-py", "mdit-py-plugins", "markdown-it-pyrs", "PyYAML", "beautifulsoup4",
-                 "MarkupSafe"):
+                 "MarkupSafe", "holidays"):
         try:
             parts.append(f"{dist}={md.version(dist)}")
         except md.PackageNotFoundError:
@@ -237,10 +237,11 @@ class Cache:
                 CREATE TABLE IF NOT EXISTS renders (path TEXT PRIMARY KEY, key TEXT, reads BLOB, html BLOB,
                                                     facts BLOB);
                 CREATE TABLE IF NOT EXISTS checks (key TEXT PRIMARY KEY, blob BLOB);
+                CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, blob BLOB);
             """)
             row = self.db.execute("SELECT v FROM meta WHERE k='generation'").fetchone()
             if row is None or row[0] != generation:
-                self.db.executescript("DELETE FROM loads; DELETE FROM renders; DELETE FROM checks;")
+                self.db.executescript("DELETE FROM loads; DELETE FROM renders; DELETE FROM checks; DELETE FROM kv;")
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (generation,))
         except (sqlite3.Error, OSError):
             self.db = None  # a broken cache is no cache
@@ -318,6 +319,17 @@ class Cache:
             return
         self._write("INSERT OR REPLACE INTO checks VALUES (?, ?)",
                     [(key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))])
+
+    # single named values (the last build's summary, the holiday table)
+    def get(self, name: str) -> Any | None:
+        rows = self._query("SELECT blob FROM kv WHERE k = ?", (name,))
+        try:
+            return pickle.loads(rows[0][0]) if rows else None
+        except Exception:  # noqa: BLE001 - a corrupt entry is a missing entry
+            return None
+
+    def put(self, name: str, value: Any) -> None:
+        self._write("INSERT OR REPLACE INTO kv VALUES (?, ?)", [(name, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))])
 
     def close(self) -> None:
         if self.db is not None:

@@ -9,11 +9,10 @@ the source file that produced it.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
-
-from bs4 import BeautifulSoup
 
 from .diagnostics import Diagnostic, ERROR, WARNING
 
@@ -37,6 +36,8 @@ def _internal(url: str) -> bool:
 
 
 def read_page(html: bytes | str) -> PageFacts:
+    from bs4 import BeautifulSoup  # imported here: most builds read pages with page_facts.py and never need it
+
     soup = BeautifulSoup(html, "html.parser")
     facts = PageFacts()
     for tag in soup.find_all(id=True):
@@ -82,6 +83,33 @@ def target_of(page_path: str, url: str) -> tuple[str, str]:
     return target, unquote(parts.fragment)
 
 
+_SIMPLE_URL = re.compile(r"[A-Za-z0-9._~#-][A-Za-z0-9._~/#-]*")
+"""URLs `fast_target_of` resolves itself: no scheme, query, escapes, spaces or leading slash."""
+
+
+def fast_target_of(page_dir: str, page_path: str, url: str) -> tuple[str, str]:
+    """`target_of(page_path, url)` without urlsplit/normpath for the plain relative links that make
+    up nearly all of a site's links (checking 6000 pages resolves ~400k of them); anything else
+    goes to `target_of`. Same answer either way (tests/test_check.py)."""
+    if not _SIMPLE_URL.fullmatch(url):
+        return target_of(page_path, url)
+    path, _, frag = url.partition("#")
+    if not path:
+        return page_path, frag
+    parts = page_dir.split("/") if page_dir else []
+    for seg in path.split("/"):
+        if seg == "" or seg == ".":
+            continue
+        if seg == ".." and parts and parts[-1] != "..":
+            parts.pop()
+        else:
+            parts.append(seg)
+    target = "/".join(parts)
+    if path.endswith("/") or not target:
+        target = target + "/index.html" if target else "index.html"
+    return target, frag
+
+
 def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: str = "/",
                facts: dict[str, PageFacts] | None = None) -> list[Diagnostic]:
     """Check every HTML file in `files`. `sources` maps output paths to the content file behind them."""
@@ -97,13 +125,17 @@ def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: s
         hint = f"page made from {src}" if src else ""
         out.append(Diagnostic(f"output/{path}", line, severity, message, hint, code))
 
+    resolved: dict[str, list[tuple[str, int, str, str]]] = {}
+    for path in html_paths:
+        page_dir = posixpath.dirname(path)
+        resolved[path] = [(url, line, *fast_target_of(page_dir, path, url))
+                          for url, line in ((_site_relative(u, base_path), ln) for u, ln in facts[path].links)]
+
     for path in html_paths:
         page = facts[path]
         for line, message in page.problems:
             report(path, line, message, code="html-structure")
-        for url, line in page.links:
-            url = _site_relative(url, base_path)
-            target, frag = target_of(path, url)
+        for url, line, target, frag in resolved[path]:
             if target not in files:
                 report(path, line, f"link '{url}' points to a file that is not generated", code="link-broken")
                 continue
@@ -116,8 +148,7 @@ def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: s
         queue = deque(["index.html"])
         while queue:
             path = queue.popleft()
-            for url, _ in facts[path].links:
-                target, _ = target_of(path, _site_relative(url, base_path))
+            for _url, _line, target, _frag in resolved[path]:
                 if target in facts and target not in seen:
                     seen.add(target)
                     queue.append(target)

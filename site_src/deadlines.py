@@ -15,8 +15,6 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-import holidays as holidays_lib
-
 FALLBACK_YEAR = 2026
 """Centre year when neither the content nor SOURCE_DATE_EPOCH carries a date."""
 YEARS_BEFORE, YEARS_AFTER = 1, 3
@@ -37,6 +35,8 @@ def holiday_years(dates: Iterable[dt.date | None], epoch: str | None = None) -> 
 
 def legal_holidays(years: range) -> dict[dt.date, str]:
     """Federal and District of Columbia legal holidays (observed days included) for `years`."""
+    import holidays as holidays_lib  # imported here: slow to import, and only needed when the table is made
+
     found = holidays_lib.country_holidays("US", subdiv="DC", years=list(years))
     return {day: name for day, name in sorted(found.items())}
 

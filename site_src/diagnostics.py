@@ -63,16 +63,30 @@ class Report:
 
 
 def did_you_mean(word: str, candidates: Iterable[str], *, labels: dict[str, str] | None = None) -> str:
-    """Return "did you mean 'X'?" for the closest candidate, or "" when nothing is close.
+    """Return "did you mean 'X'?" for the closest candidates, or "" when nothing is close.
 
-    `labels` maps a folded candidate to the spelling to show the writer.
+    Equally close candidates are all named (up to three), so a tie is never settled arbitrarily:
+    a missing 'CP14' suggests 'CP11', 'CP12' or 'CP91', not whichever sorts last. `labels` maps a
+    folded candidate to the spelling to show the writer.
     """
-    pool = list(candidates)
-    match = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
-    if not match:
+    pool = sorted(set(candidates))
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(word)
+    scored = []
+    for cand in pool:
+        matcher.set_seq1(cand)
+        if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6:
+            ratio = matcher.ratio()
+            if ratio >= 0.6:
+                scored.append((ratio, cand))
+    if not scored:
         return ""
-    shown = labels.get(match[0], match[0]) if labels else match[0]
-    return f"did you mean '{shown}'?"
+    best = max(r for r, _ in scored)
+    top = [c for r, c in scored if r == best][:3]
+    shown = [f"'{labels.get(c, c) if labels else c}'" for c in top]
+    if len(shown) == 1:
+        return f"did you mean {shown[0]}?"
+    return f"did you mean {', '.join(shown[:-1])} or {shown[-1]}?"
 
 
 def format_text(items: list[Diagnostic]) -> str:

@@ -76,6 +76,10 @@ def parse(text: str) -> Parsed:
         problem = " ".join((exc.problem or "malformed YAML").split())
         if "quoted scalar" in (exc.context or "") and exc.context_mark is not None:
             mark, problem = exc.context_mark, "a quote is not closed"  # the end is never where it went wrong
+        elif "flow sequence" in (exc.context or "") and exc.context_mark is not None:
+            mark, problem = exc.context_mark, "a list opened with '[' is not closed with ']'"
+        elif "flow mapping" in (exc.context or "") and exc.context_mark is not None:
+            mark, problem = exc.context_mark, "a '{' is not closed with '}'"
         line = offset + (mark.line + 1 if mark else 1)
         if mark is not None and _tab_near(yaml_text, mark.line, mark.column):
             problem = "a tab character; indent YAML with spaces"

@@ -167,6 +167,11 @@ def load_page(src: SourceFile) -> tuple[Page | None, list[Diagnostic]]:
     out += _unsafe_links(src.path, parsed.data, parsed.lines, parsed.body, parsed.body_line)
     out += _bad_aliases(src.path, parsed.data, parsed.lines)
     if any(d.severity == ERROR for d in out):
+        # Keep what is sound so its references are still checked in this run; the build fails anyway.
+        data = schema.usable(parsed.data, src.kind)
+        if (src.kind == HOME or data.get("code" if src.kind == NOTICE else "id")) and data.get("title"):
+            page, more = _build_page(src, data, parsed.lines, parsed.body, parsed.body_line)
+            return page, out + [d for d in more if d not in out]
         return None, out
     page, more = _build_page(src, parsed.data, parsed.lines, parsed.body, parsed.body_line)
     return page, out + more
@@ -214,7 +219,7 @@ def _build_page(src: SourceFile, data: dict, lines: dict, body: str, body_line: 
                                   "'deadline.days_abroad' needs 'deadline.days' too", "", "key-missing"))
     page = Page(
         kind=kind, key=key, path=path, url=url,
-        title=data["title"].strip(),
+        title=(data.get("title") or "").strip(),
         summary=(data.get("summary") or "").strip(),
         category=(data.get("category") or "").strip(),
         quick_answer=(data.get("quick_answer") or "").strip(),
@@ -222,7 +227,7 @@ def _build_page(src: SourceFile, data: dict, lines: dict, body: str, body_line: 
         aliases=[str(a).strip() for a in data.get("aliases") or []],
         deadline=deadline,
         related=refs("related"), similar=refs("similar"), follows=refs("follows"),
-        body_refs=[Ref(c.target, path, body_line + c.line, "body") for c in find_crosslinks(body)],
+        body_refs=_text_refs(path, data, lines, body, body_line),
         faqs=[Faq(f["question"].strip(), f["answer"].strip(), lines[("faqs", i)])
               for i, f in enumerate(data.get("faqs") or [])],
         sources=[Source(s["title"].strip(), s["url"].strip(), lines[("sources", i)])
@@ -231,6 +236,19 @@ def _build_page(src: SourceFile, data: dict, lines: dict, body: str, body_line: 
         lines={k[0]: v for k, v in lines.items() if len(k) == 1},
     )
     return (None if any(x.severity == ERROR for x in out) else page), out
+
+
+def _text_refs(path: str, data: dict, lines: dict, body: str, body_line: int) -> list[Ref]:
+    """`[[CODE]]` cross-links in every Markdown field: the body, the quick answer, FAQ answers."""
+    refs = [Ref(c.target, path, body_line + c.line, "body") for c in find_crosslinks(body)]
+    if isinstance(data.get("quick_answer"), str):
+        line = lines.get(("quick_answer",), 1)
+        refs += [Ref(c.target, path, line, "quick_answer") for c in find_crosslinks(data["quick_answer"])]
+    for i, faq in enumerate(data.get("faqs") or []):
+        if isinstance(faq, dict) and isinstance(faq.get("answer"), str):
+            line = lines.get(("faqs", i, "answer"), 1)
+            refs += [Ref(c.target, path, line, "faqs") for c in find_crosslinks(faq["answer"])]
+    return refs
 
 
 def _bad_aliases(path: str, data: dict, lines: dict) -> list[Diagnostic]:

@@ -194,7 +194,12 @@ def render_fast(text: str, allow_html: bool = False) -> str | None:
     md = _pyrs_parser()
     if md is None:
         return None
-    html = md.render(text)
+    try:
+        html = md.render(text)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - a Rust panic surfaces as a BaseException; the reference renders
+        return None
     for m in _URL_ATTR.finditer(html):
         if not _validate_link(unescape(m.group(1))):
             return None

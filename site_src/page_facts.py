@@ -25,7 +25,7 @@ from html import unescape
 from . import check
 from .check import PageFacts
 
-READ_PAGE_FINGERPRINT = "02a6193a390a272b"
+READ_PAGE_FINGERPRINT = "6bfccad101616385"
 """Hash of the source of `check.read_page` and `PageFacts` this reader was written against."""
 
 _LINK_TAGS = frozenset(["a", "link", "script", "img", "source", "iframe", "area"])

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import markdown, page_facts
+from . import deadlines, markdown, page_facts
 from .cache import Cache, RecordingSite, digest, generator_version, pickled_digest, state_digest, tree_digest
 from .check import check_site
 from .config import SiteConfig, load_config
@@ -63,8 +63,13 @@ class BuildResult:
     stats: dict[str, int] = field(default_factory=dict)
     """What the cache saved: pages loaded/rendered/read afresh versus taken from the cache."""
 
+    page_count: int | None = None
+    """The page count when `files` was not made (the previous build was reused whole)."""
+
     @property
     def pages(self) -> int:
+        if self.page_count is not None and not self.files:
+            return self.page_count
         return sum(1 for p in self.files if p.endswith(".html"))
 
 
@@ -88,7 +93,14 @@ def build(opts: BuildOptions) -> BuildResult:
     cache = Cache(root / CACHE_DIR, generation) if opts.cache else None
     min_items = None if opts.parallel else 10**12
     try:
-        pages, unavailable, page_digests = _load(root, listing, cache, report, result.stats, min_items)
+        sources_read = read_sources(root, listing)
+        keys = [digest(src.path, src.kind, src.raw) for src in sources_read]
+        inputs = _inputs_key(root, opts, config, report, listing, keys)
+        if _reuse_last_build(root, opts, inputs, cache, result):
+            lap("reuse")
+            return result
+        pages, unavailable, page_digests = _load(sources_read, keys, cache, report, result.stats, min_items)
+        del sources_read
         lap("load")
         if config is None:
             return result
@@ -99,28 +111,35 @@ def build(opts: BuildOptions) -> BuildResult:
         content_ok = not report.errors
         stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items)
         files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
-                                               render_pages=stage.render_pages)
+                                               render_pages=stage.render_pages,
+                                               holidays=_cached_holidays(cache))
         report.extend(problems)
         result.files, result.sources = files, sources
         lap("render")
+        file_digests = {p: digest(files[p]) for p in files}
         files_key = digest(generation, config.base_path,
-                           *(f"{p}\0{sources.get(p, '')}\0{digest(files[p])}" for p in sorted(files)))
+                           *(f"{p}\0{sources.get(p, '')}\0{file_digests[p]}" for p in sorted(files)))
         if content_ok and not problems:
             report.extend(_check(files, sources, config, stage.facts, files_key, cache))
             lap("check")
         if opts.write and not report.failed(opts.strict):
             out_dir = root / opts.output
             publish_key = digest(files_key, str(opts.search))
-            if _already_published(out_dir, publish_key, cache):
+            last = _last_publish(out_dir, cache)
+            if last is not None and last[0] == publish_key:
                 result.stats["publish_skipped"] = 1
             else:
+                unchanged = _unchanged_files(last, file_digests)
+                result.stats["linked"] = len(unchanged)
                 try:
-                    publish(root, files, opts.output, before_swap=search.build_index if opts.search else None)
+                    publish(root, files, opts.output, before_swap=search.build_index if opts.search else None,
+                            unchanged=unchanged)
                 except search.SearchIndexError as exc:
                     report.error("pagefind", 0, str(exc), "", "search-index")
                     return result
-                _remember_publish(out_dir, publish_key, cache)
+                _remember_publish(out_dir, publish_key, file_digests, cache)
             result.written = True
+            _remember_build(inputs, publish_key, result, cache)
             lap("write")
     finally:
         if cache is not None:
@@ -134,10 +153,9 @@ def _load_blob(src: SourceFile) -> bytes:
     return pickle.dumps(load_page(src), pickle.HIGHEST_PROTOCOL)
 
 
-def _load(root: Path, listing, cache: Cache | None, report: Report, stats: dict, min_items):
+def _load(sources: list[SourceFile], keys: list[str], cache: Cache | None, report: Report, stats: dict,
+          min_items):
     """Every page, parsed afresh only where its bytes changed since the cached parse."""
-    sources = read_sources(root, listing)
-    keys = [digest(src.path, src.kind, src.raw) for src in sources]
     cached = cache.loads() if cache is not None else {}
     todo = [i for i, src in enumerate(sources) if cached.get(src.path, ("",))[0] != keys[i]]
     kwargs = {} if min_items is None else {"min_items": min_items}
@@ -249,7 +267,7 @@ def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
     return out
 
 
-# -- write -----------------------------------------------------------------------------------------
+# -- write ---------------------------------------------------------------------------------------
 
 def _output_state(out_dir: Path) -> dict[str, tuple[int, int, int]] | None:
     """(size, mtime_ns, inode) of every file under `out_dir`; None if it is not a plain folder."""
@@ -265,15 +283,82 @@ def _output_state(out_dir: Path) -> dict[str, tuple[int, int, int]] | None:
     return state
 
 
-def _already_published(out_dir: Path, publish_key: str, cache: Cache | None) -> bool:
-    """True when output/ is exactly what the last publish of these same files left there:
-    same files, and not one touched since (size, mtime and inode all unchanged)."""
+def _last_publish(out_dir: Path, cache: Cache | None) -> tuple[str, dict[str, str]] | None:
+    """(publish key, {path: hash of its bytes}) of the last publish, when output/ still holds exactly
+    what it left there: same files, and not one touched since (size, mtime and inode unchanged).
+    None when output/ was touched, moved or never published with this cache."""
     if cache is None:
-        return False
-    found = cache.check("publish:" + publish_key)
-    return found is not None and found == _output_state(out_dir)
+        return None
+    found = cache.get("publish")
+    if not (isinstance(found, tuple) and len(found) == 3):
+        return None
+    key, state, digests = found
+    return (key, digests) if state == _output_state(out_dir) else None
 
 
-def _remember_publish(out_dir: Path, publish_key: str, cache: Cache | None) -> None:
+def _unchanged_files(last: tuple[str, dict[str, str]] | None, file_digests: dict[str, str]) -> frozenset[str]:
+    """The files whose bytes are the same as in the live output/ (which `_last_publish` vouched
+    for), so they can be hard-linked into the new tree instead of written."""
+    if last is None:
+        return frozenset()
+    old = last[1]
+    return frozenset(p for p, d in file_digests.items() if old.get(p) == d)
+
+
+def _remember_publish(out_dir: Path, publish_key: str, file_digests: dict[str, str], cache: Cache | None) -> None:
     if cache is not None:
-        cache.put_publish("publish:" + publish_key, _output_state(out_dir))
+        cache.put("publish", (publish_key, _output_state(out_dir), file_digests))
+
+
+# -- reusing the whole previous build ------------------------------------------------------------
+
+def _inputs_key(root: Path, opts: BuildOptions, config, report: Report, listing, keys: list[str]) -> str | None:
+    """A hash of everything a build reads: the config, the content files, the static files, the
+    options and environment that shape the output (templates and generator code are in the cache's
+    generation key). Same hash, same build: the previous result can be reused whole."""
+    try:
+        return digest(pickled_digest((config, report.sorted(), listing)), tree_digest(root / "static"),
+                      repr((opts.output, opts.search, opts.strict, os.environ.get("SOURCE_DATE_EPOCH"))), *keys)
+    except Exception:  # noqa: BLE001 - something unpicklable: just build
+        return None
+
+
+def _reuse_last_build(root: Path, opts: BuildOptions, inputs: str | None, cache: Cache | None,
+                      result: BuildResult) -> bool:
+    """True (and `result` filled in) when nothing changed since the last published build and
+    output/ is still exactly what it published: a warm build then only hashes its inputs."""
+    if cache is None or inputs is None or not opts.write:
+        return False
+    found = cache.get("last_build")
+    if not (isinstance(found, tuple) and len(found) == 4) or found[0] != inputs:
+        return False
+    _inputs, publish_key, diagnostics, page_count = found
+    last = _last_publish(root / opts.output, cache)
+    if last is None or last[0] != publish_key:
+        return False
+    result.report = Report()
+    result.report.extend(diagnostics)
+    result.page_count = page_count
+    result.written = True
+    result.stats["reused"] = 1
+    return True
+
+
+def _remember_build(inputs: str | None, publish_key: str, result: BuildResult, cache: Cache | None) -> None:
+    if cache is not None and inputs is not None:
+        cache.put("last_build", (inputs, publish_key, list(result.report.items), result.pages))
+
+
+def _cached_holidays(cache: Cache | None):
+    """`deadlines.legal_holidays`, remembered in the cache per range of years (the `holidays`
+    package is slow to import and to compute, and its version is part of the generation key)."""
+    def holidays(years: range) -> dict:
+        name = f"holidays:{years.start}-{years.stop}"
+        found = cache.get(name) if cache is not None else None
+        if isinstance(found, dict):
+            return found
+        table = deadlines.legal_holidays(years)
+        if cache is not None:
+            cache.put(name, table)
+        return table
+    return holidays

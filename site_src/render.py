@@ -63,14 +63,16 @@ def collect_assets(static_dir: Path) -> Assets:
     return assets
 
 
-def generated_assets(site: Site, assets: Assets) -> None:
+def generated_assets(site: Site, assets: Assets,
+                     holidays: Callable[[range], dict] = deadlines.legal_holidays) -> None:
     """Data the browser scripts need, made at build time and hashed like any static file:
-    the lookup index (every code and folded alias) and the legal-holiday table for the calculator."""
+    the lookup index (every code and folded alias) and the legal-holiday table for the calculator.
+    `holidays` lets the pipeline hand in a cached table (computing it costs a slow import)."""
     rows = [[p.key, p.title, p.url, sorted({fold(p.key), *(fold(a) for a in p.aliases)})] for p in site.notices]
     text = json.dumps(rows, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
     assets.add("js/notices-data.js", f"window.NHC_NOTICES={text};\n".encode("ascii"))
     years = deadlines.build_years(p.updated for p in site.pages.values())
-    assets.add("js/holidays.js", deadlines.holidays_script(deadlines.legal_holidays(years), years))
+    assets.add("js/holidays.js", deadlines.holidays_script(holidays(years), years))
 
 
 def make_env(template_dir: Path) -> jinja2.Environment:
@@ -401,10 +403,11 @@ def render_serially(renderer: Renderer, pages: list[Page]) -> list[bytes | Diagn
 
 def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: Path,
                 render_pages: Callable[[Renderer, list[Page]], list[bytes | Diagnostic]] | None = None,
+                holidays: Callable[[range], dict] = deadlines.legal_holidays,
                 ) -> tuple[dict[str, bytes], dict[str, str], list[Diagnostic]]:
     """Render every page and data file. Returns (files, output path -> source path, diagnostics)."""
     assets = collect_assets(static_dir)
-    generated_assets(site, assets)
+    generated_assets(site, assets, holidays)
     renderer = Renderer(site, config, template_dir, assets)
     files: dict[str, bytes] = dict(assets.files)
     sources: dict[str, str] = {}

@@ -14,6 +14,13 @@ from .diagnostics import Diagnostic, ERROR, did_you_mean
 from .model import GUIDE, HOME, NOTICE, Page, Ref, Relations, Site, fold
 
 _KIND_ORDER = {NOTICE: 0, GUIDE: 1, HOME: 2}
+_LIST_FIELDS = ("related", "similar", "follows")
+_TEXT_FIELDS = {"body": "in the text", "quick_answer": "in the quick answer", "faqs": "in a FAQ answer"}
+
+
+def _where(ref: Ref) -> str:
+    """Where a reference was written, in a writer's words."""
+    return _TEXT_FIELDS.get(ref.field, f"in '{ref.field}'")
 
 
 def build_index(pages: list[Page]) -> tuple[dict[str, str], dict[str, str], list[Diagnostic]]:
@@ -74,15 +81,14 @@ def resolve(pages: list[Page], config: SiteConfig, unavailable: frozenset[str] =
         if key is None:
             if fold(ref.target) in unavailable:
                 return None
-            what = "notice" if notices_only or ref.field != "related" and ref.field != "body" else "page"
+            what = "notice" if notices_only else "page"
             hint = did_you_mean(fold(ref.target), [*labels, *unavailable], labels=labels)
-            where = "in the text" if ref.field == "body" else f"in '{ref.field}'"
             out.append(Diagnostic(ref.path, ref.line, ERROR,
-                                  f"{where}: {what} '{ref.target}' does not exist", hint, "ref-unknown"))
+                                  f"{_where(ref)}: {what} '{ref.target}' does not exist", hint, "ref-unknown"))
             return None
         if key == page.key:
             out.append(Diagnostic(ref.path, ref.line, ERROR,
-                                  f"'{ref.target}' in '{ref.field}' is this page itself", "", "ref-self"))
+                                  f"{_where(ref)}: '{ref.target}' is this page itself", "", "ref-self"))
             return None
         if notices_only and by_key[key].kind != NOTICE:
             out.append(Diagnostic(ref.path, ref.line, ERROR,
@@ -97,7 +103,7 @@ def resolve(pages: list[Page], config: SiteConfig, unavailable: frozenset[str] =
             key = lookup(ref, page, notices_only=notices_only)
             if key is None:
                 continue
-            if key in keys and ref.field != "body":
+            if key in keys and ref.field in _LIST_FIELDS:
                 out.append(Diagnostic(ref.path, ref.line, ERROR,
                                       f"'{ref.target}' is listed twice in '{ref.field}'", "", "ref-duplicate"))
                 continue

@@ -137,6 +137,22 @@ def validate(data: dict, lines: dict[tuple, int], kind: str, path: str) -> list[
     return out
 
 
+def usable(data: dict, kind: str) -> dict:
+    """The known keys of `data` whose values pass validation, for a page that has errors elsewhere.
+
+    A page with one bad key is still resolved with the rest, so a writer sees every problem of the
+    file in one run instead of one per fix.
+    """
+    kept = {}
+    for f in FIELDS_BY_KIND[kind]:
+        if f.name in data and data[f.name] not in (None, ""):
+            problems: list[Diagnostic] = []
+            _check_value(data[f.name], f, (f.name,), {}, "", problems)
+            if not problems:
+                kept[f.name] = data[f.name]
+    return kept
+
+
 def _line(lines: dict[tuple, int], key: tuple) -> int:
     while key:
         if key in lines:

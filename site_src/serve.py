@@ -43,6 +43,9 @@ class Preview:
     crash: str = ""
     """An unexpected exception in the build itself, shown instead of crashing the server."""
     base_path: str = "/"
+    reload_tag: bytes = b""
+    """The live-reload client as an external script, so the pages' own Content-Security-Policy
+    (script-src 'self') lets it run; livereload's inline snippet is blocked by that policy."""
 
     def rebuild(self) -> None:
         start = time.perf_counter()
@@ -101,7 +104,10 @@ class Preview:
         ctype = mimetypes.guess_type(target)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
             ctype += "; charset=utf-8"
-        return "200 OK", [("Content-Type", ctype), ("Cache-Control", "no-store")], self.files[target]
+        body = self.files[target]
+        if target.endswith(".html") and self.reload_tag:
+            body = body.replace(b"</head>", self.reload_tag + b"</head>", 1)
+        return "200 OK", [("Content-Type", ctype), ("Cache-Control", "no-store")], body
 
     def wsgi(self, environ, start_response):
         status, headers, body = self.respond(environ.get("PATH_INFO") or "/")
@@ -179,7 +185,7 @@ def _port_problem(host: str, port: int) -> str:
 
 
 def serve(root: Path, port: int = 8000, host: str = "127.0.0.1") -> int:
-    preview = Preview(root)
+    preview = Preview(root, reload_tag=f'<script src="/livereload.js?port={port}"></script>\n'.encode())
     preview.rebuild()
     watcher = _RebuildingWatcher(preview.rebuild)
     server = _QuietServer(app=preview.wsgi, watcher=watcher)

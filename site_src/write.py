@@ -104,7 +104,11 @@ def safe_relpath(rel: str) -> str:
     return rel
 
 
-def write_tree(target: Path, files: dict[str, bytes]) -> None:
+def write_tree(target: Path, files: dict[str, bytes], link_from: Path | None = None,
+               unchanged: frozenset[str] = frozenset()) -> None:
+    """Write every file under `target`; those named in `unchanged` are hard-linked from `link_from`
+    (the live output/, whose copy the caller has verified holds exactly these bytes) instead,
+    since creating thousands of files is what a small edit's build would otherwise spend its time on."""
     made: set[Path] = set()
     for rel in sorted(files):
         path = target / safe_relpath(rel)
@@ -112,22 +116,35 @@ def write_tree(target: Path, files: dict[str, bytes]) -> None:
         if parent not in made:
             parent.mkdir(parents=True, exist_ok=True)
             made.add(parent)
+        if link_from is not None and rel in unchanged and _link_unchanged(link_from / rel, path):
+            continue
         path.write_bytes(files[rel])
 
 
+def _link_unchanged(live: Path, path: Path) -> bool:
+    """Hard-link one unchanged file from the live site; False (so it gets written) if that fails."""
+    try:
+        os.link(live, path, follow_symlinks=False)
+        return True
+    except OSError:
+        return False
+
+
 def publish(root: Path, files: dict[str, bytes], output_name: str = "output",
-            before_swap: Callable[[Path], None] | None = None) -> Path:
+            before_swap: Callable[[Path], None] | None = None,
+            unchanged: frozenset[str] = frozenset()) -> Path:
     """Write `files` into a fresh folder and swap it in for `root/output_name`.
 
     `before_swap(folder)` runs on the complete new tree before it goes live (e.g. the search
-    indexer); if it raises, nothing is published.
+    indexer); if it raises, nothing is published. Files named in `unchanged` are hard-linked from
+    the current `output/` (see `write_tree`).
     """
     out = root / output_name
     clean_stale(root, output_name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root))
     old = root / f".{output_name}.old-{os.getpid()}"
     try:
-        write_tree(tmp, files)
+        write_tree(tmp, files, out if unchanged and out.is_dir() else None, unchanged)
         if before_swap is not None:
             before_swap(tmp)
         os.chmod(tmp, 0o755)

@@ -36,15 +36,36 @@ def test_broken_copy_reports_every_error_and_leaves_output_untouched(tmp_path):
     err = proc.stderr.splitlines()
     relatd_line = text.split("category:")[0].count("\n") + 1
     assert f"content/notices/cp504.md:{relatd_line}: error: unknown key 'relatd' (did you mean 'related'?)" in err
-    # CP504 failed to load: the typo is still caught and the suggestion still points at its file.
+    # CP504 has an error of its own, yet it still counts for references: the typo gets its suggestion.
     assert (f"content/notices/cp14.md:{lines}: error: in the text: page 'CP5O4' does not exist "
-            f"(did you mean 'cp504'?)") in err
-    assert "content/notices/broken.md:3: error: malformed YAML in front matter: did not find expected ',' or ']'" \
+            f"(did you mean 'CP504'?)") in err
+    assert "content/notices/broken.md:2: error: malformed YAML in front matter: a list opened with '[' is not closed with ']'" \
         in err
     assert err[-1].startswith("build failed: 3 errors")
     assert "Traceback" not in proc.stderr
     assert tree_bytes(root / "output") == before
     assert not list(root.glob(".output.*-*"))
+
+
+def test_every_problem_of_one_file_is_reported_in_one_run(tmp_path):
+    root = make_project(tmp_path / "site", base="bundled")
+    cp504 = root / "content/notices/cp504.md"
+    text = cp504.read_text().replace("category:", "relatd: [CP14]\ncategory:", 1)
+    text = text.replace("updated: 2026-11-28", "updated: 2026-02-30")
+    cp504.write_text(text + "\nSee [[CP5O4]] and [[LT 12]].\n")
+    lines = text.split("\n")
+    proc = run_build(root, "check")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"content/notices/cp504.md:{lines.index('relatd: [CP14]') + 1}: error: unknown key 'relatd' "
+        "(did you mean 'related'?)",
+        f"content/notices/cp504.md:{lines.index('updated: 2026-02-30') + 1}: error: '2026-02-30' is not a real date",
+        f"content/notices/cp504.md:{len(lines) + 1}: error: in the text: page 'CP5O4' does not exist "
+        "(did you mean 'CP504'?)",
+        f"content/notices/cp504.md:{len(lines) + 1}: error: in the text: page 'LT 12' does not exist "
+        "(did you mean 'LT11'?)",
+        "build failed: 4 errors; output/ was not changed",
+    ]
 
 
 def test_dangling_link_to_an_existing_file_gets_did_you_mean(tmp_path):

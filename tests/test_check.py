@@ -76,3 +76,19 @@ def test_a_broken_link_in_content_fails_the_build_naming_page_and_source(tmp_pat
             "(page made from content/notices/cp14.md)") in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (root / "output").exists()
+
+
+def test_the_fast_link_resolver_agrees_with_target_of():
+    import itertools
+    import posixpath
+
+    from site_src.check import fast_target_of, target_of
+
+    segments = ["a", "..", ".", "", "b-1", "x.html", "index.html", "#f", "#", "~", "%41", "?q=1", "c d", "/x"]
+    pages = ["index.html", "404.html", "notices/index.html", "notices/cp2000/index.html", "a/b/c/index.html"]
+    for page in pages:
+        for k in range(1, 4):
+            for combo in itertools.product(segments, repeat=k):
+                url = "/".join(combo)
+                for u in filter(None, (url, url + "/", url + "#frag", "../" + url)):
+                    assert fast_target_of(posixpath.dirname(page), page, u) == target_of(page, u), (page, u)

@@ -147,7 +147,7 @@ def test_cold_warm_parallel_and_serial_builds_are_identical(synthetic, tmp_path,
     assert not ref.report.errors
     cold = fast_build(root)
     assert cold.stats["rendered"] == len([p for p in cold.files if p.endswith(".html")])
-    warm = fast_build(root)
+    warm = fast_build(root, write=False)  # in memory (as the dev server builds): every page from the cache
     assert warm.stats["loaded"] == 0 and warm.stats["rendered"] == 0
     monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
     pooled = fast_build(root, cache=False)
@@ -217,9 +217,69 @@ def test_a_corrupt_cache_is_no_cache(synthetic, tmp_path):
 def test_a_hand_edited_output_is_republished(synthetic, tmp_path):
     root = fresh_copy(synthetic, tmp_path / "site")
     first = fast_build(root)
-    assert fast_build(root).stats.get("publish_skipped") == 1
+    assert fast_build(root).stats.get("reused") == 1
     page = root / "output" / "index.html"
     page.write_bytes(b"tampered")
     again = fast_build(root)
     assert "publish_skipped" not in again.stats
     assert tree_bytes(root / "output") == first.files
+
+
+def test_a_warm_build_reuses_the_last_build_whole_until_an_input_changes(synthetic, tmp_path, monkeypatch):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    cold = fast_build(root)
+    published = tree_bytes(root / "output")
+    warm = fast_build(root)
+    assert warm.stats == {"reused": 1} and warm.written
+    assert warm.report.sorted() == cold.report.sorted() and warm.pages == cold.pages
+    assert tree_bytes(root / "output") == published
+    # each input the output depends on, changed in turn, brings a real build, equal to a plain one
+    for change in ("static", "epoch", "strict"):
+        if change == "static":
+            css = root / "static" / "css" / "site.css"
+            css.write_text(css.read_text(encoding="utf-8") + "\n/* edited */\n", encoding="utf-8")
+        elif change == "epoch":
+            monkeypatch.setenv("SOURCE_DATE_EPOCH", "2000000000")
+        after = fast_build(root, strict=(change == "strict"))
+        assert "reused" not in after.stats, change
+        same(plain_build(root, write=False, strict=(change == "strict")), after)
+        assert tree_bytes(root / "output") == after.files
+
+
+def test_one_edit_links_the_unchanged_files_into_the_new_output(synthetic, tmp_path):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    first = fast_build(root)
+    inode = {p: (root / "output" / p).stat().st_ino for p in first.files}
+    target = root / "content" / "notices" / "cp1010.md"
+    target.write_text(target.read_text(encoding="utf-8") + "\nOne more paragraph.\n", encoding="utf-8")
+    after = fast_build(root)
+    changed = {p for p in after.files if first.files.get(p) != after.files[p]}
+    assert changed and after.stats["linked"] == len(after.files) - len(changed)
+    assert tree_bytes(root / "output") == after.files
+    for p in after.files:  # unchanged files are the very same inodes; changed ones are new files
+        assert ((root / "output" / p).stat().st_ino == inode.get(p)) == (p not in changed), p
+
+
+def test_a_touched_output_file_is_rewritten_not_linked(synthetic, tmp_path):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    first = fast_build(root)
+    (root / "output" / "notices.json").write_bytes(b"{}")  # same file, changed in place behind our back
+    target = root / "content" / "notices" / "cp1010.md"
+    target.write_text(target.read_text(encoding="utf-8") + "\nOne more paragraph.\n", encoding="utf-8")
+    after = fast_build(root)
+    assert after.stats["linked"] == 0
+    assert tree_bytes(root / "output") == after.files
+    assert after.files["notices.json"] == first.files["notices.json"]
+
+
+def test_the_holiday_table_comes_from_the_cache_once_computed(synthetic, tmp_path, monkeypatch):
+    from site_src import deadlines
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    first = fast_build(root, write=False)
+
+    def refuse(years):
+        raise AssertionError("the holiday table should have come from the cache")
+
+    monkeypatch.setattr(deadlines, "legal_holidays", refuse)
+    same(first, fast_build(root, write=False))

@@ -30,7 +30,7 @@ def test_duplicate_keys_and_impossible_dates_are_reported_with_their_lines():
     ("# Just a heading\n", 1, "no front matter: the file must start with a line '---', the page's keys, "
                               "and another line '---'"),
     ("---\ntitle: a\n", 1, "the front matter is not closed: add a line '---' after the last key"),
-    ("---\ntitle: [a\n---\n", 3, "malformed YAML in front matter: did not find expected ',' or ']'"),
+    ("---\ntitle: [a\n---\n", 2, "malformed YAML in front matter: a list opened with '[' is not closed with ']'"),
     ("---\n- a\n- b\n---\n", 2, "the front matter must be a set of 'key: value' lines"),
     ("---\ntitle: a\n\tcode: b\n---\n", 3, "malformed YAML in front matter: a tab character; indent YAML with "
                                           "spaces"),

@@ -178,8 +178,7 @@ def test_other_data_files_parse(hostile):
 
 def test_unsafe_links_are_errors_with_their_lines(tmp_path):
     src = SourceFile("content/notices/cp666.md", "notice", HOSTILE_NOTICE.encode())
-    page, problems = load_page(src)
-    assert page is None
+    _, problems = load_page(src)  # the page may be kept to check its references; its errors stop the build
     lines = HOSTILE_NOTICE.splitlines()
     qa = next(i for i, l in enumerate(lines, 1) if l.startswith("quick_answer:"))
     body = next(i for i, l in enumerate(lines, 1) if l.startswith("[a link]"))

@@ -52,8 +52,8 @@ def test_dangling_body_link_names_its_line():
 def test_self_reference_and_duplicates():
     _, problems = run(notice("CP14", "related: [CP14, LT11, lt 11]\n"), notice("LT11"))
     assert problems == [
-        "content/notices/cp14.md:7: error: 'CP14' in 'related' is this page itself",
         "content/notices/cp14.md:7: error: 'lt 11' is listed twice in 'related'",
+        "content/notices/cp14.md:7: error: in 'related': 'CP14' is this page itself",
     ]
 
 
@@ -76,6 +76,19 @@ def test_follows_cycle_and_similar_to_a_guide():
         "content/notices/cp14.md:7: error: 'follows' makes a loop: CP14 → CP501 → CP14",
         "content/notices/cp501.md:8: error: 'g' in 'similar' is a guide; only notices can be listed there",
     ]
+
+
+def test_links_in_quick_answers_and_faq_answers_are_checked():
+    page = notice("CP504", "faqs:\n  - question: q\n    answer: See [[CP5O4]] or [[LT11]].\n", name="cp504")
+    _, problems = run(page, notice("LT11"))
+    assert problems == ["content/notices/cp504.md:9: error: in a FAQ answer: page 'CP5O4' does not exist "
+                        "(did you mean 'CP504'?)"]
+
+
+def test_ties_name_every_equally_close_page():
+    _, problems = run(notice("CP11", "related: [CP14]\n"), notice("CP12"), notice("CP91"))
+    assert problems == ["content/notices/cp11.md:7: error: in 'related': page 'CP14' does not exist "
+                        "(did you mean 'CP11', 'CP12' or 'CP91'?)"]
 
 
 def test_unknown_category_suggests():
