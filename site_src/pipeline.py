@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import deadlines, markdown, page_facts
-from .cache import Cache, RecordingSite, digest, generator_version, pickled_digest, state_digest, tree_digest
+from .cache import Cache, RecordingSite, digest, unwrap, generator_version, pickled_digest, state_digest, tree_digest
 from .check import check_site
 from .config import SiteConfig, load_config
 from .diagnostics import Diagnostic, Report
 from .load import SourceFile, discover, load_page, read_sources
+from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
 from .model import Page, Site, fold
 from .parallel import map_items
 from .render import Renderer, TemplateProblem, output_path, render_site
@@ -49,6 +50,9 @@ class BuildOptions:
     """Use and update the build cache in `.cache/` (same output either way, only faster)."""
     parallel: bool = True
     """Spread page work over the CPU cores when there is enough of it."""
+    memory: BuildMemory | None = None
+    """The previous build's state, kept between rebuilds by a long-running process (the dev
+    server): when it holds the same generation it replaces the disk cache (no unpickling)."""
 
 
 @dataclass
@@ -90,7 +94,9 @@ def build(opts: BuildOptions) -> BuildResult:
     listing, problems = discover(root)
     report.extend(problems)
     generation = digest(generator_version(), tree_digest(root / "templates"), str(markdown.USE_PYRS))
-    cache = Cache(root / CACHE_DIR, generation) if opts.cache else None
+    memory = opts.memory if opts.cache else None
+    warm = memory is not None and memory.warm(generation)
+    cache = Cache(root / CACHE_DIR, generation) if opts.cache and not warm else None
     min_items = None if opts.parallel else 10**12
     try:
         sources_read = read_sources(root, listing)
@@ -99,7 +105,8 @@ def build(opts: BuildOptions) -> BuildResult:
         if _reuse_last_build(root, opts, inputs, cache, result):
             lap("reuse")
             return result
-        pages, unavailable, page_digests = _load(sources_read, keys, cache, report, result.stats, min_items)
+        pages, unavailable, page_digests = _load(sources_read, keys, cache, report, result.stats, min_items,
+                                                 memory)
         del sources_read
         lap("load")
         if config is None:
@@ -109,18 +116,19 @@ def build(opts: BuildOptions) -> BuildResult:
         result.site, result.config = site, config
         lap("resolve")
         content_ok = not report.errors
-        stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items)
+        stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory)
         files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
                                                render_pages=stage.render_pages,
-                                               holidays=_cached_holidays(cache))
+                                               holidays=_cached_holidays(cache, memory),
+                                               catalogue_memo=memory.catalogue if memory is not None else None)
         report.extend(problems)
         result.files, result.sources = files, sources
         lap("render")
-        file_digests = {p: digest(files[p]) for p in files}
+        file_digests = _file_digests(files, memory)
         files_key = digest(generation, config.base_path,
                            *(f"{p}\0{sources.get(p, '')}\0{file_digests[p]}" for p in sorted(files)))
         if content_ok and not problems:
-            report.extend(_check(files, sources, config, stage.facts, files_key, cache))
+            report.extend(_check(files, sources, config, stage.facts, files_key, cache, memory))
             lap("check")
         if opts.write and not report.failed(opts.strict):
             out_dir = root / opts.output
@@ -154,9 +162,11 @@ def _load_blob(src: SourceFile) -> bytes:
 
 
 def _load(sources: list[SourceFile], keys: list[str], cache: Cache | None, report: Report, stats: dict,
-          min_items):
-    """Every page, parsed afresh only where its bytes changed since the cached parse."""
-    cached = cache.loads() if cache is not None else {}
+          min_items, memory: BuildMemory | None = None):
+    """Every page, parsed afresh only where its bytes changed since the cached parse (in memory:
+    the very objects loaded last time, as nothing downstream changes a loaded page)."""
+    in_memory = memory is not None and bool(memory.loads)
+    cached = memory.loads if in_memory else cache.loads() if cache is not None else {}
     todo = [i for i, src in enumerate(sources) if cached.get(src.path, ("",))[0] != keys[i]]
     kwargs = {} if min_items is None else {"min_items": min_items}
     fresh = dict(zip(todo, map_items(_load_blob, [sources[i] for i in todo], **kwargs)))
@@ -167,14 +177,22 @@ def _load(sources: list[SourceFile], keys: list[str], cache: Cache | None, repor
     pages: list[Page] = []
     unavailable: set[str] = set()
     page_digests: dict[int, str] = {}
+    remembered: dict[str, tuple[str, object]] = {}
     for i, src in enumerate(sources):
-        page, problems = pickle.loads(fresh[i] if i in fresh else cached[src.path][1])
+        if i in fresh:
+            loaded = pickle.loads(fresh[i])
+        else:
+            loaded = cached[src.path][1] if in_memory else pickle.loads(cached[src.path][1])
+        remembered[src.path] = (keys[i], loaded)
+        page, problems = loaded
         report.extend(problems)
         if page is None:
             unavailable.add(fold(Path(src.path).stem))
         else:
             pages.append(page)
             page_digests[id(page)] = keys[i]
+    if memory is not None:
+        memory.loads = remembered
     return pages, unavailable, page_digests
 
 
@@ -185,7 +203,7 @@ class _RenderStage:
     changed, else afresh (in the pool), recording what each render reads for next time."""
 
     def __init__(self, site: Site, digests_by_id: dict[int, str], generation: str, cache: Cache | None,
-                 stats: dict, min_items):
+                 stats: dict, min_items, memory: BuildMemory | None = None):
         self.by_id = digests_by_id
         self.recorder = RecordingSite(site, {k: digests_by_id[id(p)] for k, p in site.pages.items()
                                              if id(p) in digests_by_id})
@@ -193,6 +211,7 @@ class _RenderStage:
         self.cache = cache
         self.stats = stats
         self.min_items = min_items
+        self.memory = memory
         self.facts: dict[str, page_facts.PageFacts] = {}
         self.renderer: Renderer | None = None
         self.pages: list[Page] = []
@@ -213,57 +232,111 @@ class _RenderStage:
         return html, reads, facts
 
     def render_pages(self, renderer: Renderer, pages: list[Page]) -> list[bytes | Diagnostic]:
+        pages = [unwrap(p) for p in pages]  # the site view hands out recording proxies
         self.renderer, self.pages = renderer, pages
         state = state_digest(renderer, skip=("site", "env", "template_dir"))
         paths = [output_path(p) for p in pages]
         base = [digest(self.generation, state, self.own_digest(p)) for p in pages] if state else None
-        old = self.cache.render_keys() if self.cache is not None and base else {}
-        hits: set[str] = set()
-        for i, path in enumerate(paths):
-            if path in old and base is not None:
-                key, reads = old[path]
-                if key == self.recorder.render_key(base[i], reads):
-                    hits.add(path)
-        cached = self.cache.render_outputs(hits) if self.cache is not None else {}
+        memory = self.memory
+        warm = memory is not None and bool(memory.renders) and memory.site is not None
+        if warm:
+            cached = self._memory_hits(paths, base)
+        else:
+            old = self.cache.render_keys() if self.cache is not None and base else {}
+            hits: set[str] = set()
+            for i, path in enumerate(paths):
+                if path in old and base is not None:
+                    key, reads = old[path]
+                    if key == self.recorder.render_key(base[i], reads):
+                        hits.add(path)
+            cached = self.cache.render_outputs(hits) if self.cache is not None else {}
+            if memory is not None:
+                cached = {p: (key, html, facts, old[p][1]) for p, (key, html, facts) in cached.items()}
         todo = [i for i, path in enumerate(paths) if path not in cached]
         kwargs = {} if self.min_items is None else {"min_items": self.min_items}
         fresh = dict(zip(todo, map_items(self._render_one, todo, **kwargs)))
         self.stats["rendered"], self.stats["render_cached"] = len(fresh), len(pages) - len(fresh)
         out: list[bytes | Diagnostic] = []
         rows = []
+        remembered: dict[str, RenderMemo] = {}
         for i, path in enumerate(paths):
             if i in fresh:
                 html, reads, facts = fresh[i]
                 if isinstance(html, bytes) and base is not None:
-                    rows.append((path, self.recorder.render_key(base[i], reads), reads, html, facts))
+                    if self.cache is not None:
+                        rows.append((path, self.recorder.render_key(base[i], reads), reads, html, facts))
+                    if memory is not None:
+                        remembered[path] = RenderMemo(base[i], reads, html, facts)
             else:
-                _key, html, facts = cached[path]
+                _key, html, facts, *rest = cached[path]
+                if memory is not None and base is not None:
+                    remembered[path] = RenderMemo(base[i], rest[0], html, facts)
             out.append(html)
             if facts is not None:
                 self.facts[path] = facts
         if self.cache is not None:
             self.cache.put_renders(rows)
             self.cache.forget("renders", set(paths))
+        if memory is not None:
+            universe = memory.reads if warm else {}
+            for path, m in remembered.items():
+                if not warm or path not in cached:
+                    add_reads(universe, m.reads)
+            memory.reads, memory.site, memory.renders = universe, self.recorder.real, remembered
         return out
+
+    def _memory_hits(self, paths: list[str], base: list[str] | None) -> dict[str, tuple]:
+        """The pages whose last render (in memory) is still right: same page and renderer state
+        (`base`), and not one of its recorded reads hashes differently in the new site."""
+        memory = self.memory
+        if base is None or memory is None:
+            return {}
+        changed = changed_reads(memory.site, self.recorder.real, memory.reads)
+        hits = {}
+        for i, path in enumerate(paths):
+            m = memory.renders.get(path)
+            if m is not None and m.base == base[i] and changed.isdisjoint(m.reads):
+                hits[path] = ("", m.html, m.facts, m.reads)
+        return hits
+
+
+def _file_digests(files: dict[str, bytes], memory: BuildMemory | None) -> dict[str, str]:
+    """The hash of every output file; in memory, a file that is the very bytes object hashed last
+    time (a page taken from memory) is not hashed again."""
+    if memory is None:
+        return {p: digest(files[p]) for p in files}
+    old, new, out = memory.file_digests, {}, {}
+    for p, data in files.items():
+        seen = old.get(p)
+        d = seen[1] if seen is not None and seen[0] is data else digest(data)
+        new[p], out[p] = (data, d), d
+    memory.file_digests = new
+    return out
 
 
 # -- check -----------------------------------------------------------------------------------------
 
 def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
-           facts: dict[str, page_facts.PageFacts], files_key: str, cache: Cache | None) -> list[Diagnostic]:
+           facts: dict[str, page_facts.PageFacts], files_key: str, cache: Cache | None,
+           memory: BuildMemory | None = None) -> list[Diagnostic]:
     """The cross-page checks, over page facts read once per distinct page; the whole result is
     reused when no output file changed (`files_key` hashes them all)."""
     facts = {p: f for p, f in facts.items() if p in files}
     for path in files:
         if path.endswith(".html") and path not in facts:
             facts[path] = page_facts.read_page(files[path])
+    if memory is not None and memory.check is not None and memory.check[0] == files_key:
+        return list(memory.check[1])
     if cache is not None:
         found = cache.check(files_key)
         if found is not None:
             return found
-    out = check_site(files, sources, base_path=config.base_path, facts=facts)
+    out = check_site(files, sources, base_path=config.base_path, facts=facts,
+                     links_memo=memory.links if memory is not None else None)
     if cache is not None:
         cache.put_check(files_key, out)
+    if memory is not None:
+        memory.check = (files_key, list(out))
     return out
 
 
@@ -349,16 +422,19 @@ def _remember_build(inputs: str | None, publish_key: str, result: BuildResult, c
         cache.put("last_build", (inputs, publish_key, list(result.report.items), result.pages))
 
 
-def _cached_holidays(cache: Cache | None):
+def _cached_holidays(cache: Cache | None, memory: BuildMemory | None = None):
     """`deadlines.legal_holidays`, remembered in the cache per range of years (the `holidays`
     package is slow to import and to compute, and its version is part of the generation key)."""
     def holidays(years: range) -> dict:
         name = f"holidays:{years.start}-{years.stop}"
-        found = cache.get(name) if cache is not None else None
-        if isinstance(found, dict):
-            return found
-        table = deadlines.legal_holidays(years)
-        if cache is not None:
-            cache.put(name, table)
-        return table
+        found = memory.values.get(name) if memory is not None else None
+        if not isinstance(found, dict):
+            found = cache.get(name) if cache is not None else None
+        if not isinstance(found, dict):
+            found = deadlines.legal_holidays(years)
+            if cache is not None:
+                cache.put(name, found)
+        if memory is not None:
+            memory.values[name] = found
+        return found
     return holidays

@@ -359,8 +359,13 @@ def _template_frame(exc: BaseException, template_dir: Path) -> tuple[str, int]:
     return found
 
 
-def catalogue(site: Site) -> bytes:
-    """notices.json: every notice with its aliases, deadline and resolved relationships."""
+def catalogue(site: Site, memo: dict[str, str] | None = None) -> bytes:
+    """notices.json: every notice with its aliases, deadline and resolved relationships.
+
+    Each item is encoded on its own (the same bytes as encoding the whole document with indent=1,
+    since no JSON string holds a raw newline); `memo` (the dev server's memory) keeps each item's
+    text by the item's repr, so a rebuild only encodes the notices that changed: with `indent`,
+    json.dumps uses the pure-Python encoder."""
     items = []
     for page in site.notices:
         rel = site.relations[page.key]
@@ -380,7 +385,22 @@ def catalogue(site: Site) -> bytes:
             "related": rel.related, "referenced_by": rel.referenced_by,
             "updated": page.updated.isoformat() if page.updated else None,
         })
-    text = json.dumps({"notices": items}, ensure_ascii=False, sort_keys=True, indent=1)
+    if not items:
+        text = json.dumps({"notices": items}, ensure_ascii=False, sort_keys=True, indent=1)
+        return (text.replace("</", "<\\/") + "\n").encode("utf-8")
+    old = dict(memo or {})
+    parts, kept = [], {}
+    for item in items:
+        key = repr(item) if memo is not None else ""
+        part = old.get(key)
+        if part is None:
+            part = json.dumps(item, ensure_ascii=False, sort_keys=True, indent=1).replace("\n", "\n  ")
+        parts.append(part)
+        kept[key] = part
+    if memo is not None:
+        memo.clear()
+        memo.update(kept)
+    text = '{\n "notices": [\n  ' + ",\n  ".join(parts) + "\n ]\n}"
     return (text.replace("</", "<\\/") + "\n").encode("utf-8")
 
 
@@ -404,6 +424,7 @@ def render_serially(renderer: Renderer, pages: list[Page]) -> list[bytes | Diagn
 def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: Path,
                 render_pages: Callable[[Renderer, list[Page]], list[bytes | Diagnostic]] | None = None,
                 holidays: Callable[[range], dict] = deadlines.legal_holidays,
+                catalogue_memo: dict[str, str] | None = None,
                 ) -> tuple[dict[str, bytes], dict[str, str], list[Diagnostic]]:
     """Render every page and data file. Returns (files, output path -> source path, diagnostics)."""
     assets = collect_assets(static_dir)
@@ -421,7 +442,7 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
         else:
             files[output_path(page)] = result
             sources[output_path(page)] = page.path
-    files["notices.json"] = catalogue(site)
+    files["notices.json"] = catalogue(site, catalogue_memo)
     files["_headers"] = headers.headers_file()
     files.update(feeds.site_files(site, config))
     return files, sources, problems

@@ -283,3 +283,82 @@ def test_the_holiday_table_comes_from_the_cache_once_computed(synthetic, tmp_pat
 
     monkeypatch.setattr(deadlines, "legal_holidays", refuse)
     same(first, fast_build(root, write=False))
+
+
+# -- the dev server's in-memory rebuilds -----------------------------------------------------------
+
+def _edit(path: Path, old: str | None, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + new if old is None else text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path):
+    """Each save goes through the Preview's memory of the previous build (serve.py, memory.py);
+    after every kind of edit its files are a fresh plain build's files, byte for byte."""
+    from site_src import serve
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    preview = serve.Preview(root)
+    preview.rebuild()
+    notices = root / "content" / "notices"
+    title = next(line for line in (notices / "cp1005.md").read_text(encoding="utf-8").splitlines()
+                 if line.startswith("title:"))
+    edits = [
+        lambda: _edit(notices / "cp1010.md", None, "\nOne more paragraph.\n"),          # a body
+        lambda: _edit(notices / "cp1005.md", title, 'title: "CP1005: A Brand New Title"'),  # a title others show
+        lambda: shutil.copy(notices / "cp1010.md", notices / "cp1010b.md"),              # a duplicate: errors
+        lambda: (notices / "cp1010b.md").unlink(),                                      # fixed again
+        lambda: (notices / "cp1020.md").unlink(),                                       # a page gone
+        lambda: _edit(root / "templates" / "base.html", "</footer>", "<p>Template edit.</p></footer>"),
+        lambda: _edit(root / "site.toml", 'name = "Polaris Tax & Accounting"', 'name = "Polaris Tax Partners"'),
+        lambda: _edit(notices / "cp1010.md", None, "\nAnd another.\n"),
+    ]
+    for step, edit in enumerate(edits):
+        edit()
+        preview.rebuild()
+        assert preview.crash == "", preview.crash
+        ref = plain_build(root, write=False)
+        assert preview.failed == ref.report.failed(), step
+        assert preview.problems == ref.report.sorted(), step
+        if not preview.failed:
+            assert preview.files == ref.files, step
+
+
+def test_a_body_edit_in_memory_rerenders_only_that_page(synthetic, tmp_path):
+    """Other pages read a notice's title, summary and URL, not its body (cache._RecordingPage):
+    in memory nothing is loaded, rendered or hashed again but what the edit touched."""
+    from site_src.memory import BuildMemory
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    memory = BuildMemory()
+    first = fast_build(root, write=False, memory=memory)
+    assert first.stats["rendered"] > 0
+    _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
+    second = fast_build(root, write=False, memory=memory)
+    assert second.stats["loaded"] == 1
+    assert second.stats["rendered"] == 1, second.stats
+    same(plain_build(root, write=False), second)
+
+
+def test_a_body_edit_through_the_disk_cache_spares_the_pages_that_only_link_it(synthetic, tmp_path):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
+    after = fast_build(root)
+    assert after.stats["rendered"] == 1, after.stats  # not the home page, the list or the 404 page
+    same(plain_build(root, write=False), after)
+
+
+def test_the_catalogue_encoded_item_by_item_is_json_dumps_of_the_whole(synthetic, bundled):
+    import json
+
+    from site_src import render
+
+    for root in (synthetic, bundled):
+        site = plain_build(root, write=False).site
+        data = json.loads(render.catalogue(site))
+        whole = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1).replace("</", "<\\/") + "\n"
+        memo: dict = {}
+        assert render.catalogue(site) == whole.encode("utf-8")
+        assert render.catalogue(site, memo) == render.catalogue(site, memo) == whole.encode("utf-8")
+        assert memo

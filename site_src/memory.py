@@ -1,0 +1,107 @@
+"""The dev server's memory of its previous build, so that a save redoes only what it changed.
+
+The SQLite cache (`cache.py`) makes a fresh process fast, but a server rebuilding on every save
+would still unpickle every loaded page, every render's recorded reads and every page's HTML from
+it on each save (about 1 s at 4000 notices). `BuildMemory` keeps the same entries as live objects
+between the rebuilds of one process, under the same keys: a loaded page by the hash of its file's
+bytes; a rendered page by the renderer state and page hash it was made from (`base`) plus what each
+of its recorded site-graph reads hashed to. A page is taken from memory only when all of those are
+unchanged, which is exactly when the disk cache's render key would match, so the output is the
+same bytes as a cold build (tests/test_fast_paths.py).
+
+Everything here belongs to one `generation` (generator code, library versions, templates): a
+change to any of them empties it. The pipeline replaces whole tables at the end of a stage, so a
+build that stops half-way leaves entries that are still each correct for their own keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cache import page_read
+
+_ABSENT = object()
+
+
+@dataclass
+class RenderMemo:
+    base: str
+    """Hash of the generation, the renderer's shared state and the page itself."""
+    reads: list
+    """The (field, key) site-graph lookups the render made."""
+    html: bytes
+    facts: Any
+
+
+@dataclass
+class BuildMemory:
+    generation: str = ""
+    loads: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    """Content path -> (hash of path, kind and bytes; the loaded (page, problems))."""
+    renders: dict[str, RenderMemo] = field(default_factory=dict)
+    """Output path -> how it was rendered last time."""
+    site: Any = None
+    """The resolved site every entry of `renders` is right for (the last build's)."""
+    reads: dict[str, set] = field(default_factory=dict)
+    """Every read some entry of `renders` made, by field (for "page": page key -> attributes);
+    it may hold more than that (reads of pages since re-rendered), never less."""
+    file_digests: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    """Output path -> (the bytes object hashed, its hash): unchanged renders are the same object."""
+    links: dict[str, tuple[Any, str, list]] = field(default_factory=dict)
+    """Output path -> (page facts object, base path, its links resolved by the cross-page check)."""
+    check: tuple[str, list] | None = None
+    """(hash of every output file, the cross-page check's diagnostics)."""
+    catalogue: dict[str, str] = field(default_factory=dict)
+    """repr of a notices.json item -> its JSON text (render.catalogue)."""
+    values: dict[str, Any] = field(default_factory=dict)
+    """Named values (the holiday table), as the disk cache's kv table."""
+
+    def warm(self, generation: str) -> bool:
+        """True when this memory holds a previous build (loaded and rendered) of the same
+        generation, so the disk cache is not needed; a new generation empties it."""
+        if self.generation == generation and self.loads and self.renders:
+            return True
+        if self.generation != generation:
+            self.__init__(generation)  # type: ignore[misc]
+        return False
+
+
+def add_reads(universe: dict[str, set], reads: list) -> None:
+    """Add one render's recorded reads to `universe` (see `BuildMemory.reads`)."""
+    for name, key in reads:
+        if name == "page":
+            universe.setdefault("page", {}).setdefault(key[0], set()).add(key[1])  # type: ignore[union-attr]
+        else:
+            universe.setdefault(name, set()).add(key)
+
+
+def changed_reads(old, new, universe: dict[str, set]) -> set[tuple]:
+    """The reads in `universe` that give a different value in site `new` than in site `old`.
+
+    Values are compared with ==, which for what a resolved site holds (str, int, lists, tuples,
+    dates and dataclasses of those) is the same as comparing their bytes; a page object loaded
+    from the same bytes is reused as is (`BuildMemory.loads`), so unchanged pages cost nothing."""
+    out: set[tuple] = set()
+    old_pages, new_pages = old.pages, new.pages
+    moved = {k for k in universe.get("page", {}) if old_pages.get(k) is not new_pages.get(k)}
+    for key in moved:
+        for attr in universe["page"][key]:
+            if page_read(old_pages, key, attr) != page_read(new_pages, key, attr):
+                out.add(("page", (key, attr)))
+    for key in universe.get("pages", ()):
+        if old_pages.get(key, _ABSENT) != new_pages.get(key, _ABSENT):
+            out.add(("pages", key))
+    if "pages_keys" in universe and list(old_pages) != list(new_pages):
+        out.add(("pages_keys", None))
+    for name, keys in universe.items():
+        if name in ("page", "pages", "pages_keys"):
+            continue
+        a, b = getattr(old, name, _ABSENT), getattr(new, name, _ABSENT)
+        for key in keys:
+            if key is None or not isinstance(a, dict) or not isinstance(b, dict):
+                if a != b:
+                    out.add((name, key))
+            elif a.get(key, _ABSENT) != b.get(key, _ABSENT):
+                out.add((name, key))
+    return out
