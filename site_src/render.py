@@ -124,8 +124,6 @@ def relative(from_url: str, to_url: str) -> str:
     rel = posixpath.relpath("/" + (to_url or ""), "/" + base) if to_url or base else "."
     if (to_url.endswith("/") or to_url == "") and not rel.endswith("/"):
         rel += "/"
-    if rel == "./":
-        rel = "./"
     return rel + frag
 
 
