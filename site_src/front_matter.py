@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 _HANDLER = frontmatter.YAMLHandler()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_STR = "tag:yaml.org,2002:str"
 
 
 class FrontMatterError(Exception):
@@ -180,6 +181,8 @@ def _walk(node: yaml.Node, key: tuple, lines: dict, problems: list, offset: int,
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_walk(item, key + (i,), lines, problems, offset, seen) for i, item in enumerate(node.value)]
+    if node.tag == _STR:
+        return node.value  # what SafeConstructor gives for a string, without its per-node bookkeeping
     try:
         return _CONSTRUCTOR.construct_object(node, deep=True)
     except (ValueError, yaml.YAMLError, OverflowError):
@@ -188,3 +191,5 @@ def _walk(node: yaml.Node, key: tuple, lines: dict, problems: list, offset: int,
         else:
             problems.append((offset + node.start_mark.line + 1, f"cannot read the value {quote(node.value)}"))
         return None
+    finally:
+        _CONSTRUCTOR.constructed_objects.clear()  # it would keep every node it ever built alive

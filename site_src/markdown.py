@@ -36,6 +36,18 @@ class CrossLink:
 
 def _scan(text: str, on_match: Callable[[re.Match, int], str]) -> str:
     """Apply `on_match` to every cross-link outside code; return the rewritten text."""
+    if "[[" not in text:
+        return text
+    if "`" not in text and "~" not in text:  # no code at all: one pass (a link never spans lines)
+        return CROSSLINK.sub(lambda m: on_match(m, text.count("\n", 0, m.start())), text)
+    if "```" not in text and "~~~" not in text:  # no fences: only the lines with a link need work
+        out, last, line_no = [], 0, 0
+        for m in _LINE_WITH_LINK.finditer(text):
+            line_no += text.count("\n", last, m.start())
+            out += (text[last:m.start()], _scan_line(m.group(), line_no, on_match))
+            last = m.end()
+        out.append(text[last:])
+        return "".join(out)
     out: list[str] = []
     fence: str | None = None
     for i, line in enumerate(text.split("\n")):
@@ -49,17 +61,24 @@ def _scan(text: str, on_match: Callable[[re.Match, int], str]) -> str:
             fence = m.group(1)
             out.append(line)
             continue
-        if "[[" not in line:
-            out.append(line)
-            continue
-        pieces, last = [], 0
-        for span in _CODE_SPAN.finditer(line):
-            pieces.append(CROSSLINK.sub(lambda mm: on_match(mm, i), line[last:span.start()]))
-            pieces.append(span.group(0))
-            last = span.end()
-        pieces.append(CROSSLINK.sub(lambda mm: on_match(mm, i), line[last:]))
-        out.append("".join(pieces))
+        out.append(_scan_line(line, i, on_match) if "[[" in line else line)
     return "\n".join(out)
+
+
+_LINE_WITH_LINK = re.compile(r"^[^\n]*\[\[[^\n]*", re.M)
+
+
+def _scan_line(line: str, i: int, on_match: Callable[[re.Match, int], str]) -> str:
+    """One line outside fenced code: cross-links between its code spans."""
+    if "`" not in line:
+        return CROSSLINK.sub(lambda mm: on_match(mm, i), line)
+    pieces, last = [], 0
+    for span in _CODE_SPAN.finditer(line):
+        pieces.append(CROSSLINK.sub(lambda mm: on_match(mm, i), line[last:span.start()]))
+        pieces.append(span.group(0))
+        last = span.end()
+    pieces.append(CROSSLINK.sub(lambda mm: on_match(mm, i), line[last:]))
+    return "".join(pieces)
 
 
 def find_crosslinks(text: str) -> list[CrossLink]:
@@ -114,6 +133,8 @@ def unsafe_links(text: str) -> list[tuple[int, str]]:
     Rendering already drops such links (they show as plain text); this finds them so the writer is
     told. A cheap scan of link-like text comes first; the parser confirms, so code is not reported.
     """
+    if "](" not in text and "]:" not in text and "<" not in text:
+        return []  # no inline link, reference definition or autolink: nothing to look at
     if not any(_looks_unsafe(next(g for g in m.groups() if g is not None)) for m in _LINK_DEST.finditer(text)):
         return []
     found: list[tuple[int, str]] = []

@@ -33,19 +33,27 @@ _CDATA = ("script", "style")
 _CDATA_END = {t: re.compile(r"</\s*%s\s*>" % t, re.I) for t in _CDATA}
 _WS = r"[ \t\n\r\f]"
 """html.parser's separators are `\\s`; keeping to ASCII whitespace makes a stray U+00A0 a reason to give up."""
-_START = re.compile(
-    r"<([a-zA-Z][a-zA-Z0-9]*)"
-    rf"((?:{_WS}+[a-zA-Z_:][-a-zA-Z0-9_:.]*(?:{_WS}*={_WS}*(?:\"[^\"<]*\"|'[^'<]*'|[^\s\"'=<>`]+))?)*)"
-    rf"{_WS}*(/?)>")
+_VALUE = rf"(?:{_WS}*={_WS}*(?:\"[^\"<]*\"|'[^'<]*'|[^\s\"'=<>`]+))?"
+_ATTRS = rf"(?:{_WS}+[a-zA-Z_:][-a-zA-Z0-9_:.]*{_VALUE})*"
+_NO_ID_ATTRS = rf"(?:{_WS}+(?![iI][dD](?![-a-zA-Z0-9_:.]))[a-zA-Z_:][-a-zA-Z0-9_:.]*{_VALUE})*"
+"""Attributes none of which is named 'id': such a tag of an element we read nothing else from
+holds no fact (html.parser's reader takes ids only from an attribute named id)."""
+_START = re.compile(rf"<([a-zA-Z][a-zA-Z0-9]*)({_ATTRS}){_WS}*(/?)>")
 _ATTR = re.compile(rf"{_WS}+([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:{_WS}*={_WS}*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?")
 _END = re.compile(rf"</([a-zA-Z][a-zA-Z0-9]*){_WS}*>")
-_COMMENT = re.compile(r"<!--.*?--\s*>", re.S)  # html.parser ends a comment at the first --\s*>
-_DOCTYPE = re.compile(r"<!DOCTYPE[^<>]*>", re.I)
-_TOKEN = re.compile(
-    _START.pattern + "|(" + _END.pattern.replace("(", "(?:", 1) + "|" + _COMMENT.pattern + "|(?i:<!DOCTYPE[^<>]*>))|<",
-    re.S)
-"""One pass over every '<': group 1-3 a start tag, group 4 an end tag/comment/doctype, neither a stray '<'."""
+_COMMENT = r"<!--.*?--\s*>"  # html.parser ends a comment at the first --\s*>
 _FACT_TAGS = _LINK_TAGS | {"h1", "title", "meta", "html", "img"}
+_SKIP = (r"(?:[^<]++"
+         rf"|</[a-zA-Z][a-zA-Z0-9]*{_WS}*>"
+         rf"|{_COMMENT}"
+         r"|(?i:<!DOCTYPE[^<>]*>)"
+         rf"|<(?!(?i:{'|'.join(sorted(_FACT_TAGS))})[\s/>])[a-zA-Z][a-zA-Z0-9]*{_NO_ID_ATTRS}{_WS}*/?>"
+         r")*+")
+_TOKEN = re.compile(_SKIP + "(?:" + _START.pattern + "|<)", re.S)
+"""One match per start tag that may hold a fact, or per stray '<'. The regular expression engine
+itself steps over text, end tags, comments, the doctype and the start tags of other elements
+that have no id attribute (possessively, so it never backtracks); what it yields is a start tag (groups 1-3) or,
+with group 1 empty, a '<' that is not a plain tag, comment or doctype."""
 _UTF8_DECL = re.compile(rb"<meta\s+charset=[\"']?utf-8[\"']?\s*/?>", re.I)
 
 
@@ -80,18 +88,18 @@ def read_page(html: bytes) -> PageFacts:
     return facts if facts is not None else check.read_page(html)
 
 
+_internal = lru_cache(maxsize=1 << 16)(check._internal)
+"""Pages repeat the same few thousand link targets (assets, neighbours); urlsplit is slow."""
+
+
 def _attrs(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for m in _ATTR.finditer(text):
-        name = m.group(1).lower()
+    for name, double, single, bare in _ATTR.findall(text):
+        name = name.lower()
         if name in out:
             raise _Unsure  # bs4 keeps the last one; rare enough to leave to the reference reader
-        value = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
-        if value is None:
-            value = ""
-        elif "&" in value:
-            value = unescape(value)
-        out[name] = value
+        value = double or single or bare  # an attribute without a value reads as ""
+        out[name] = unescape(value) if "&" in value else value
     return out
 
 
@@ -110,17 +118,15 @@ def _scan(raw: bytes) -> PageFacts:
     html_lang, html_line = "", 0
     img_problems: list[tuple[int, str]] = []
     line, counted = 1, 0
-    internal = check._internal
+    internal = _internal
     skip_to = 0
     for m in _TOKEN.finditer(text):
-        i = m.start()
-        if i < skip_to:
-            continue  # inside <script> or <style> raw text (checked below to hold no '<')
         tag = m.group(1)
         if tag is None:
-            if m.group(4) is None:
-                raise _Unsure  # a '<' that is not a plain tag, comment or doctype
-            continue  # end tag, comment or doctype: no facts in them
+            raise _Unsure  # a '<' that is not a plain tag, comment or doctype
+        i = m.start(1) - 1
+        if i < skip_to:
+            continue  # inside <script> raw text (checked below to hold no '<')
         tag = tag.lower()
         attr_text = m.group(2)
         wanted = tag in _FACT_TAGS

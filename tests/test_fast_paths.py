@@ -118,6 +118,14 @@ EDGE_HTML = [
     b'<html lang="en"><title>t<b>b</b></title><body><h1>x</h1></body></html>',
     b'<html lang="en"><title>t</title><body><h1>x</h1><p>1 < 2</p><a href="z/">z</a></body></html>',
     '<html lang="en"><meta charset="utf-8"><title>caf\u00e9</title><h1>\u00e9</h1></html>'.encode(),
+    # tags the scanner steps over unless they carry an id (any case, any quoting, after other attributes)
+    b'<html lang="en"><title>t</title><body><h1>x</h1><p data-id="no" class="id">said</p><div hidden>'
+    b'<span class=a ID=Up2>u</span><section aria-hidden="true" iD=\'s\'>s</section><li id>e</li>'
+    b'<p class="a" class="b">dup, no id</p><p class="a" id="one" class="b">dup with id</p>'
+    b'<ul><li><em>i</em></li></ul><A HREF="Up/">up</A><br/><hr /><P ID="P1"></P></div></body></html>',
+    b'<html lang="en"><title>t</title><body><h1>x</h1><p class="a>b" id="gt">v</p><p title="x<y" id="lt">w</p>'
+    b'</body></html>',
+    b'<html lang="en"><title>t</title><body><h1>x</h1><p>unclosed <!-- comment <a href="c/">c</a></body></html>',
 ]
 
 
