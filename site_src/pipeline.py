@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import deadlines, markdown, page_facts
+from . import deadlines, markdown, page_facts, source_lines
 from .cache import Cache, RecordingSite, digest, unwrap, generator_version, pickled_digest, state_digest, tree_digest
 from .check import check_site
 from .config import SiteConfig, load_config
@@ -128,7 +128,8 @@ def build(opts: BuildOptions) -> BuildResult:
         files_key = digest(generation, config.base_path,
                            *(f"{p}\0{sources.get(p, '')}\0{file_digests[p]}" for p in sorted(files)))
         if content_ok and not problems:
-            report.extend(_check(files, sources, config, stage.facts, files_key, cache, memory))
+            report.extend(source_lines.locate(_check(files, sources, config, stage.facts, files_key, cache, memory),
+                                              sources, files, lambda src: _read_text(root / src)))
             lap("check")
         if opts.write and not report.failed(opts.strict):
             out_dir = root / opts.output
@@ -338,6 +339,14 @@ def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
     if memory is not None:
         memory.check = (files_key, list(out))
     return out
+
+
+def _read_text(path: Path) -> str | None:
+    """A content file's text for placing a site-check problem on its line (None: leave it unplaced)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 # -- write ---------------------------------------------------------------------------------------

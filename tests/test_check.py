@@ -65,15 +65,16 @@ def test_links_under_the_base_path_resolve():
     assert texts(files, base_path="/help/") == []
 
 
-def test_a_broken_link_in_content_fails_the_build_naming_page_and_source(tmp_path):
+def test_a_broken_link_in_content_fails_the_build_naming_source_line_and_page(tmp_path):
     root = make_project(tmp_path / "site")
     page_md = root / "content" / "notices" / "cp14.md"
-    page_md.write_text(page_md.read_text() + "\nSee [the form](../no-such-page/).\n")
+    text = page_md.read_text() + "\nSee [the form](../cp500/).\n"
+    page_md.write_text(text)
     proc = run_build(root)
     assert proc.returncode == 1
-    assert "output/notices/cp14/index.html:" in proc.stderr
-    assert ("error: link '../no-such-page/' points to a file that is not generated "
-            "(page made from content/notices/cp14.md)") in proc.stderr
+    line = text.count("\n")  # the last line
+    assert (f"content/notices/cp14.md:{line}: error: link '../cp500/' points to a file that is not generated "
+            "(did you mean '../cp501/'? seen in output/notices/cp14/index.html:") in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (root / "output").exists()
 

@@ -80,13 +80,15 @@ def test_github_format_is_automatic_in_github_actions(tmp_path):
     assert "::error" not in forced.stderr
 
 
-def test_github_annotations_for_site_checks_point_at_the_output_file(tmp_path):
+def test_github_annotations_for_site_checks_point_at_the_content_line(tmp_path):
+    """A pull request's diff holds content files, not output/: the annotation lands on the link's line."""
     root = make_project(tmp_path / "site")
     page = root / "content" / "notices" / "cp14.md"
-    page.write_text(page.read_text() + "\n[gone](../nope/)\n")
+    text = page.read_text() + "\n[gone](../nope/)\n"
+    page.write_text(text)
     proc = run_build(root, "check", "--format", "github")
     assert proc.returncode == 1
-    assert "::error file=output/notices/cp14/index.html,line=" in proc.stderr
+    assert f"::error file=content/notices/cp14.md,line={text.count(chr(10))}::link '../nope/'" in proc.stderr
 
 
 def test_not_a_project_is_misuse(tmp_path):
