@@ -120,7 +120,8 @@ def build(opts: BuildOptions) -> BuildResult:
         files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
                                                render_pages=stage.render_pages,
                                                holidays=_cached_holidays(cache, memory),
-                                               catalogue_memo=memory.catalogue if memory is not None else None)
+                                               catalogue_memo=memory.catalogue if memory is not None else None,
+                                               late_memo=memory.values.setdefault("late", {}) if memory is not None else None)
         report.extend(problems)
         result.files, result.sources = files, sources
         lap("render")

@@ -467,27 +467,70 @@ def render_serially(renderer: Renderer, pages: list[Page]) -> list[bytes | Diagn
     return out
 
 
+LATE_ASSETS = ("js/notices-data.js",)
+"""Assets whose name is filled into the pages after rendering. The lookup data changes with any
+notice's title, code or aliases, and every page names it (the lookup form); were its hashed name
+rendered in, one title edit would render all pages again. Pages are rendered (and cached) with a
+placeholder name instead, which `_fill_late` swaps for the real one in the final bytes."""
+_LATE_NAME = "@version@"
+
+
+def _render_assets(assets: Assets) -> tuple[Assets, list[tuple[bytes, bytes]]]:
+    """The assets as the renderer sees them (URLs only: each hashed name already stands for the
+    bytes; late assets under a placeholder name) and the (placeholder, real) file-name swaps."""
+    urls, swaps = dict(assets.urls), []
+    for name in LATE_ASSETS:
+        if name in urls:
+            real = urls[name]
+            stem, dot, ext = name.rpartition(".")
+            urls[name] = f"assets/{stem}.{_LATE_NAME}.{ext}" if dot else f"assets/{name}.{_LATE_NAME}"
+            swaps.append((posixpath.basename(urls[name]).encode(), posixpath.basename(real).encode()))
+    return Assets(urls=urls), swaps
+
+
+def _fill_late(html: bytes, swaps: list[tuple[bytes, bytes]], memo: dict[int, tuple] | None,
+               kept: dict[int, tuple]) -> bytes:
+    """`html` with the late assets' real names; `memo` (the dev server's memory) keeps the result
+    for the very bytes object of an unchanged page, so it stays the same object between rebuilds."""
+    seen = memo.get(id(html)) if memo is not None else None
+    if seen is not None and seen[0] is html and seen[1] == swaps:
+        out = seen[2]
+    else:
+        out = html
+        for placeholder, real in swaps:
+            out = out.replace(placeholder, real)
+    if memo is not None:
+        kept[id(html)] = (html, swaps, out)
+    return out
+
+
 def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: Path,
                 render_pages: Callable[[Renderer, list[Page]], list[bytes | Diagnostic]] | None = None,
                 holidays: Callable[[range], dict] = deadlines.legal_holidays,
                 catalogue_memo: dict[str, str] | None = None,
+                late_memo: dict[int, tuple] | None = None,
                 ) -> tuple[dict[str, bytes], dict[str, str], list[Diagnostic]]:
     """Render every page and data file. Returns (files, output path -> source path, diagnostics)."""
     assets = collect_assets(static_dir)
     generated_assets(site, assets, holidays)
-    renderer = Renderer(site, config, template_dir, assets)
+    seen_by_pages, swaps = _render_assets(assets)
+    renderer = Renderer(site, config, template_dir, seen_by_pages)
     files: dict[str, bytes] = dict(assets.files)
     sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
     all_pages = [*site.pages.values(), *generated_pages(site, config)]
     rendered = (render_pages or render_serially)(renderer, all_pages)
+    kept: dict[int, tuple] = {}
     for page, result in zip(all_pages, rendered):
         if isinstance(result, Diagnostic):
             if result not in problems:
                 problems.append(result)
         else:
-            files[output_path(page)] = result
+            files[output_path(page)] = _fill_late(result, swaps, late_memo, kept)
             sources[output_path(page)] = page.path
+    if late_memo is not None:
+        late_memo.clear()
+        late_memo.update(kept)
     files["notices.json"] = catalogue(site, catalogue_memo)
     files["_headers"] = headers.headers_file()
     files.update(feeds.site_files(site, config))

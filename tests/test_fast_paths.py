@@ -191,6 +191,12 @@ def test_a_related_pages_new_title_reaches_the_pages_that_show_it(synthetic, tmp
     assert showing  # cp1001 lists CP1005 as similar; the home page and others link it
     for path in showing:
         assert before.files[path] != after.files[path]
+    # the lookup data every page names changed too, but pages not showing the title are not rendered again
+    assert after.stats["rendered"] < after.stats["render_cached"] / 3, after.stats
+    data = [p for p in after.files if p.startswith("assets/js/notices-data.")]
+    assert len(data) == 1 and data[0] not in before.files
+    name = data[0].rsplit("/", 1)[1].encode()
+    assert all(name in html for p, html in after.files.items() if p.endswith(".html") and b'data-index' in html)
     same(plain_build(root, write=False), after)
 
 
