@@ -2,15 +2,22 @@
 
     python bench/run.py                       # N = 250 1000 4000 16000, 3 runs each (median)
     python bench/run.py --sizes 1000 4000 --runs 3 --hugo --search
+    python bench/run.py --sizes 1000 4000 --runs 3 --hugo --mkdocs /tmp/othergen-venv/bin/mkdocs \
+        --pelican /tmp/othergen-venv/bin/pelican
 
 Each size is generated once under bench/out/<N>/ (bench/generate.py, deterministic). Every
 build is `python build.py --no-search` in a fresh process, as a writer or CI would run it:
 * cold: output/ and .cache/ removed first;
 * warm: nothing changed since the previous build, cache present;
 * one edit: one notice's body changed (a different sentence each run), cache present;
+* next edit: the same notice changed again right after (a writer's next save: the publish now
+  has the site it replaced, `.output.spare`, to update rather than a fresh folder);
 * search: a warm build with the Pagefind index minus the same build without (when the
   project wires Pagefind in and it is available);
-* Hugo (--hugo, if `hugo` is on PATH): the same notices as a bare Hugo site, cold.
+* other generators (--hugo, --mkdocs, --pelican; bench/others.py): the same notices as a bare
+  Hugo, MkDocs or Pelican project, cold (output and caches removed first), in the same runs as
+  ours; each option takes the command's path or, bare, looks it up on PATH; a missing one is
+  reported and its columns show n/a.
 Peak memory is the highest sum of the proportional set size (PSS) of the build process and
 all its workers, sampled every 10 ms from /proc.
 """
@@ -31,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import others  # noqa: E402
 from generate import generate  # noqa: E402
 
 
@@ -92,6 +100,7 @@ def prepare(n: int) -> Path:
 
 def clean(root: Path, cache: bool = True) -> None:
     shutil.rmtree(root / "output", ignore_errors=True)
+    shutil.rmtree(root / ".output.spare", ignore_errors=True)  # the previous site, kept by write.publish
     if cache:
         shutil.rmtree(root / ".cache", ignore_errors=True)
 
@@ -99,27 +108,9 @@ def clean(root: Path, cache: bool = True) -> None:
 def edit(root: Path, run: int) -> None:
     target = sorted((root / "content" / "notices").glob("*.md"))[len(list((root / "content" / "notices").glob("*.md"))) // 2]
     text = target.read_text(encoding="utf-8").rstrip("\n").rsplit("\n<!-- bench -->", 1)[0]
-    target.write_text(text + f"\n<!-- bench -->\n\nEdited paragraph number {run} for the benchmark.\n", encoding="utf-8")
-
-
-def hugo_site(root: Path, n: int) -> Path:
-    """The same notices as a bare Hugo site: a single template showing title, body, FAQs and related."""
-    site = HERE / "out" / f"hugo-{n}"
-    if not (site / "content").exists():
-        (site / "layouts" / "_default").mkdir(parents=True, exist_ok=True)
-        shutil.copytree(root / "content" / "notices", site / "content" / "notices")
-        (site / "config.toml").write_text('baseURL = "https://example.org/"\ntitle = "Notices"\n'
-                                          'disableKinds = ["taxonomy", "term"]\n')
-        (site / "layouts" / "_default" / "single.html").write_text(
-            "<!DOCTYPE html><html lang=\"en\"><head><title>{{ .Title }}</title>"
-            "<meta name=\"description\" content=\"{{ .Params.summary }}\"></head><body><h1>{{ .Title }}</h1>"
-            "<section>{{ .Params.quick_answer | markdownify }}</section>{{ .Content }}"
-            "{{ range .Params.faqs }}<details><summary>{{ .question }}</summary>{{ .answer | markdownify }}</details>{{ end }}"
-            "<ul>{{ range .Params.related }}<li>{{ . }}</li>{{ end }}</ul></body></html>\n")
-        (site / "layouts" / "_default" / "list.html").write_text(
-            "<!DOCTYPE html><html><body><ul>{{ range .Pages }}<li><a href=\"{{ .RelPermalink }}\">{{ .Title }}</a>"
-            "</li>{{ end }}</ul></body></html>\n")
-    return site
+    # time_ns: a different sentence even in the same run of a later invocation (else nothing changed)
+    target.write_text(text + f"\n<!-- bench -->\n\nEdited paragraph number {run}-{time.time_ns()} for the benchmark.\n",
+                      encoding="utf-8")
 
 
 def median(xs: list[float]) -> float:
@@ -130,20 +121,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Build-speed benchmark (see the module docstring).")
     ap.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 4000, 16000])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--hugo", action="store_true", help="also time Hugo on the same notices (needs `hugo`)")
+    for other in others.OTHERS:
+        ap.add_argument(f"--{other.key}", nargs="?", const=other.command, metavar="EXE",
+                        help=f"also time {other.name} cold on the same notices (EXE: its path; "
+                             f"default `{other.command}` on PATH)")
     ap.add_argument("--search", action="store_true", help="also time the search index (Pagefind)")
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    header = f"{'N':>6} | {'cold s':>7} | {'ms/page':>7} | {'warm s':>6} | {'1 edit s':>8} | {'peak MiB':>8}"
-    extra = []
-    if args.hugo:
-        header += f" | {'Hugo s':>6} | {'ratio':>5}"
+    chosen = [(other, others.find(getattr(args, other.key))) for other in others.OTHERS
+              if getattr(args, other.key)]
+    for other, exe in chosen:
+        print(f"{other.name}: {others.version(other, exe) if exe else 'not found, skipped (n/a)'}"
+              f" ({exe or getattr(args, other.key)})")
+    header = f"{'N':>6} | {'cold s':>7} | {'ms/page':>7} | {'warm s':>6} | {'1 edit s':>8} | {'next edit':>9} | {'peak MiB':>8}"
+    for other, _ in chosen:
+        header += other.header()
     if args.search:
         header += f" | {'search s':>8}"
     rows = [header, "-" * len(header)]
     for n in args.sizes:
         root = prepare(n)
-        cold, warm, one, peaks = [], [], [], []
+        sites = {other.key: others.mirror(other, root, n) for other, exe in chosen if exe}
+        cold, warm, one, again, peaks = [], [], [], [], []
+        theirs: dict[str, list[float]] = {key: [] for key in sites}
         for run in range(args.runs):
             clean(root)
             t, m = timed(build_cmd(root))
@@ -156,26 +156,25 @@ def main() -> None:
             t, m = timed(build_cmd(root))
             one.append(t)
             peaks.append(m)
+            edit(root, run)  # a writer's next save: the site before the last publish is kept to update
+            t, m = timed(build_cmd(root))
+            again.append(t)
+            peaks.append(m)
+            for other, exe in chosen:
+                if exe:  # in the same run as ours, so both see the same load on a shared machine
+                    others.clean(other, sites[other.key])
+                    theirs[other.key].append(timed(other.build(exe, sites[other.key]), cwd=sites[other.key])[0])
         row = (f"{n:>6} | {median(cold):>7.2f} | {median(cold) / (n + 7) * 1000:>7.2f} | {median(warm):>6.2f} | "
-               f"{median(one):>8.2f} | {max(peaks):>8.0f}")
-        if args.hugo:
-            if shutil.which("hugo"):
-                site = hugo_site(root, n)
-                times = []
-                for _ in range(args.runs):
-                    shutil.rmtree(site / "public", ignore_errors=True)
-                    shutil.rmtree(site / "resources", ignore_errors=True)
-                    times.append(timed(["hugo", "--quiet", "-s", str(site)])[0])
-                row += f" | {median(times):>6.2f} | {median(cold) / median(times):>5.2f}"
-            else:
-                row += f" | {'n/a':>6} | {'n/a':>5}"
+               f"{median(one):>8.2f} | {median(again):>9.2f} | {max(peaks):>8.0f}")
+        for other, exe in chosen:
+            row += other.row(median(cold), median(theirs[other.key]) if exe else None)
         if args.search:
             with_search = [timed(build_cmd(root, search=True))[0] for _ in range(args.runs)]
             without = [timed(build_cmd(root))[0] for _ in range(args.runs)]
             row += f" | {median(with_search) - median(without):>8.2f}"
         rows.append(row)
         print(row if len(rows) > 3 else "\n".join(rows), flush=True)
-    print("\n".join(rows + extra))
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

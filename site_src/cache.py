@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from . import __version__
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 def digest(*parts: bytes | str) -> str:
@@ -313,8 +313,48 @@ class RecordingSite:
             self.attr_memo[(source, attr)] = out
         return out
 
-    def render_key(self, base: str, reads: Iterable[tuple[str, Any]]) -> str:
-        return digest(base, *(f"{n}\0{k!r}\0{self.read_digest(n, k)}" for n, k in reads))
+    def changed_reads(self, last: "ReadDigests") -> set[str]:
+        """The tokens (`read_token`) of the reads in `last` that hash differently in this site,
+        and `last` brought up to date. A page's attributes are a function of its file's bytes, so
+        the reads of a page whose file hash is unchanged are not hashed again."""
+        changed: set[str] = set()
+        now = self.page_digests
+        for token, (name, key, old) in last.reads.items():
+            if name == "page":
+                source = last.page_sources.get(key[0])
+                if source is not None and source == now.get(key[0]):
+                    continue
+            new = self.read_digest(name, key)
+            if new != old:
+                changed.add(token)
+                last.reads[token] = (name, key, new)
+        last.page_sources = dict(now)
+        return changed
+
+    def remember_reads(self, last: "ReadDigests", reads: Iterable[tuple[str, Any]], used: set[str]) -> None:
+        """Add a fresh render's reads, hashed in this site, to `last`, and their tokens to `used`."""
+        for name, key in reads:
+            token = read_token(name, key)
+            used.add(token)
+            if token not in last.reads:
+                last.reads[token] = (name, key, self.read_digest(name, key))
+
+
+def read_token(name: str, key: Any) -> str:
+    """One recorded read as a line of text: a cached render's reads are stored as these lines,
+    and tested against the changed ones as a set, without unpickling them."""
+    return f"{name}\0{key!r}"
+
+
+@dataclasses.dataclass
+class ReadDigests:
+    """What every read some cached render made hashed to in the last build's site, so that the
+    next build hashes only the reads that could have changed (`RecordingSite.changed_reads`)."""
+
+    reads: dict[str, tuple[str, Any, str]] = dataclasses.field(default_factory=dict)
+    """read_token -> (field, key, hash of what it read)."""
+    page_sources: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Page key -> hash of its file, as in that site."""
 
 
 def state_digest(obj: Any, skip: tuple[str, ...]) -> str | None:
@@ -336,6 +376,16 @@ class RenderEntry:
     facts: Any
 
 
+_TABLES = """
+    CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
+    CREATE TABLE IF NOT EXISTS loads (path TEXT PRIMARY KEY, key TEXT, blob BLOB);
+    CREATE TABLE IF NOT EXISTS renders (path TEXT PRIMARY KEY, base TEXT, tokens TEXT, reads BLOB, html BLOB,
+                                        facts BLOB);
+    CREATE TABLE IF NOT EXISTS checks (key TEXT PRIMARY KEY, blob BLOB);
+    CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, blob BLOB);
+"""
+
+
 class Cache:
     """One SQLite file under `.cache/`; a build reads what it needs and writes what it made."""
 
@@ -347,17 +397,11 @@ class Cache:
             self.db = sqlite3.connect(folder / "build.sqlite3", isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=OFF")
-            self.db.executescript("""
-                CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
-                CREATE TABLE IF NOT EXISTS loads (path TEXT PRIMARY KEY, key TEXT, blob BLOB);
-                CREATE TABLE IF NOT EXISTS renders (path TEXT PRIMARY KEY, key TEXT, reads BLOB, html BLOB,
-                                                    facts BLOB);
-                CREATE TABLE IF NOT EXISTS checks (key TEXT PRIMARY KEY, blob BLOB);
-                CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, blob BLOB);
-            """)
+            self.db.executescript(_TABLES)
             row = self.db.execute("SELECT v FROM meta WHERE k='generation'").fetchone()
-            if row is None or row[0] != generation:
-                self.db.executescript("DELETE FROM loads; DELETE FROM renders; DELETE FROM checks; DELETE FROM kv;")
+            if row is None or row[0] != generation:  # a new generation may lay its tables out anew
+                self.db.executescript("DROP TABLE loads; DROP TABLE renders; DROP TABLE checks; DROP TABLE kv;"
+                                      "DELETE FROM meta;" + _TABLES)
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (generation,))
         except (sqlite3.Error, OSError):
             self.db = None  # a broken cache is no cache
@@ -370,12 +414,15 @@ class Cache:
         except sqlite3.Error:
             return []
 
-    def _write(self, sql: str, rows: list) -> None:
-        if self.db is None or not rows:
+    def _write(self, sql: str, rows: Iterable, also: tuple[str, tuple] | None = None) -> None:
+        """Write `rows` (and the one statement `also`) in one transaction, or nothing."""
+        if self.db is None or not (rows or also):
             return
         try:
             self.db.execute("BEGIN")
             self.db.executemany(sql, rows)
+            if also is not None:
+                self.db.execute(*also)
             self.db.execute("COMMIT")
         except sqlite3.Error:
             try:
@@ -391,20 +438,29 @@ class Cache:
         self._write("INSERT OR REPLACE INTO loads VALUES (?, ?, ?)", rows)
 
     # rendered pages
-    def render_keys(self) -> dict[str, tuple[str, list]]:
-        return {path: (key, pickle.loads(reads))
-                for path, key, reads in self._query("SELECT path, key, reads FROM renders")}
+    def render_keys(self, with_reads: bool = False) -> dict[str, tuple[str, str, list | None]]:
+        """Output path -> (base, its reads as read_token lines, the reads themselves if asked)."""
+        if not with_reads:
+            return {path: (base, tokens, None)
+                    for path, base, tokens in self._query("SELECT path, base, tokens FROM renders")}
+        return {path: (base, tokens, pickle.loads(reads))
+                for path, base, tokens, reads in self._query("SELECT path, base, tokens, reads FROM renders")}
 
     def render_outputs(self, paths: set[str]) -> dict[str, tuple[str, bytes, Any]]:
         if not paths:
             return {}
-        rows = self._query("SELECT path, key, html, facts FROM renders")
-        return {path: (key, html, pickle.loads(facts)) for path, key, html, facts in rows if path in paths}
+        rows = self._query("SELECT path, base, html, facts FROM renders")
+        return {path: (base, html, pickle.loads(facts)) for path, base, html, facts in rows if path in paths}
 
-    def put_renders(self, rows: list[tuple[str, str, list, bytes, Any]]) -> None:
-        self._write("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?)",
-                    [(p, k, pickle.dumps(r, pickle.HIGHEST_PROTOCOL), h, pickle.dumps(f, pickle.HIGHEST_PROTOCOL))
-                     for p, k, r, h, f in rows])
+    def put_renders(self, rows: list[tuple[str, str, list, bytes, Any]], read_digests: ReadDigests) -> None:
+        """(path, base, reads, html, facts) of freshly rendered pages, and the digests of every
+        read in this build's site, in one transaction: a render is only ever tested against the
+        digests of the site it was made in or of a later build that found it still right."""
+        self._write("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?)",
+                    ((p, b, "\n".join(read_token(n, k) for n, k in r), pickle.dumps(r, pickle.HIGHEST_PROTOCOL), h,
+                      pickle.dumps(f, pickle.HIGHEST_PROTOCOL)) for p, b, r, h, f in rows),  # one row at a time
+                    ("INSERT OR REPLACE INTO kv VALUES (?, ?)",
+                     ("read_digests", pickle.dumps(read_digests, pickle.HIGHEST_PROTOCOL))))
 
     def forget(self, table: str, keep: set[str]) -> None:
         """Drop entries for pages that no longer exist."""

@@ -8,6 +8,7 @@ the source file that produced it.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from collections import deque
@@ -117,21 +118,77 @@ def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: s
 
     `links_memo` (the dev server's memory) keeps each page's resolved links between calls, keyed by
     its facts object: a page rendered again gets new facts, so only its links are resolved again."""
+    return check_site_incremental(files, sources, base_path=base_path, facts=facts, links_memo=links_memo)[0]
+
+
+@dataclass
+class PageCheck:
+    """One page's part of a site check, kept so the next check redoes only the pages that changed."""
+
+    digest: str
+    """Hash of the page's bytes."""
+    ids: str
+    """Hash of its ids (what links to it with a #fragment depend on)."""
+    targets: str
+    """The generated HTML files it links to (for the reachability walk), one per line."""
+    fragment_targets: str
+    """The files it links to with a #fragment (their ids matter to it), one per line."""
+    redirect: bool
+    diagnostics: list[Diagnostic]
+
+
+@dataclass
+class CheckMemo:
+    """What a site check leaves for the next one (`check_site_incremental`)."""
+
+    shape: str
+    """Hash of the base path, every output path and every page's source: a change to any of them
+    changes which links resolve and what each problem says, so the next check starts over."""
+    pages: dict[str, PageCheck]
+    warnings: list[Diagnostic]
+
+
+def check_site_incremental(files: dict[str, bytes], sources: dict[str, str], *, base_path: str = "/",
+                           facts: dict[str, PageFacts] | None = None,
+                           links_memo: dict[str, tuple[PageFacts, str, list]] | None = None,
+                           digests: dict[str, str] | None = None, memo: CheckMemo | None = None,
+                           shape: str = "") -> tuple[list[Diagnostic], CheckMemo | None]:
+    """`check_site`, redoing only the pages whose bytes changed since `memo` was made (`digests`:
+    output path -> hash of its bytes; `shape`: see `CheckMemo.shape`) and those linking to an id
+    of a changed page; the reachability walk runs again only when a changed page links elsewhere
+    or stops or starts being a redirect. Same diagnostics, same order as a full check (tested).
+    Returns the diagnostics and the memo for the next call (None without `digests`)."""
     html_paths = sorted(p for p in files if p.endswith(".html"))
     facts = dict(facts or {})
     for path in html_paths:
         if path not in facts:
             facts[path] = read_page(files[path])
-    out: list[Diagnostic] = []
+    reuse = memo is not None and digests is not None and memo.shape == shape and memo.pages.keys() == set(html_paths)
+    changed = [p for p in html_paths if memo.pages[p].digest != digests[p]] if reuse else html_paths
+    if reuse:
+        moved_ids = {p for p in changed if memo.pages[p].ids != _ids_digest(facts[p])}
+        if moved_ids:
+            changed = [p for p in html_paths if p in moved_ids or p in changed
+                       or not moved_ids.isdisjoint(memo.pages[p].fragment_targets.split("\n"))]
+    resolved = _resolved_links(changed, facts, base_path, links_memo, full=not reuse)
+    pages = dict(memo.pages) if reuse else {}
+    for path in changed:
+        pages[path] = _page_check(path, files, sources, facts, resolved[path],
+                                  digests.get(path, "") if digests is not None else "")
+    walk = not reuse or any(pages[p].targets != memo.pages[p].targets or pages[p].redirect != memo.pages[p].redirect
+                            for p in changed)
+    warnings = _unreachable(html_paths, pages, sources) if walk else memo.warnings
+    out = [d for path in html_paths for d in pages[path].diagnostics] + warnings
+    return out, (CheckMemo(shape, pages, warnings) if digests is not None else None)
 
-    def report(path: str, line: int, message: str, severity: str = ERROR, code: str = "") -> None:
-        src = sources.get(path)
-        hint = f"page made from {src}" if src else ""
-        out.append(Diagnostic(f"output/{path}", line, severity, message, hint, code))
 
+def _resolved_links(paths: list[str], facts: dict[str, PageFacts], base_path: str,
+                    links_memo: dict[str, tuple[PageFacts, str, list]] | None, full: bool) -> dict[str, list]:
+    """(url, line, target file, fragment) of every internal link of each page in `paths`;
+    `links_memo` is read, and when `full` (every page) replaced."""
     resolved: dict[str, list[tuple[str, int, str, str]]] = {}
-    old_memo = dict(links_memo or {})
-    for path in html_paths:
+    old_memo = links_memo or {}
+    for path in paths:
         seen = old_memo.get(path)
         if seen is not None and seen[0] is facts[path] and seen[1] == base_path:
             resolved[path] = seen[2]
@@ -139,35 +196,58 @@ def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: s
         page_dir = posixpath.dirname(path)
         resolved[path] = [(url, line, *fast_target_of(page_dir, path, url))
                           for url, line in ((_site_relative(u, base_path), ln) for u, ln in facts[path].links)]
-    if links_memo is not None:
+    if links_memo is not None and full:
         links_memo.clear()
-        links_memo.update((path, (facts[path], base_path, resolved[path])) for path in html_paths)
+        links_memo.update((path, (facts[path], base_path, resolved[path])) for path in paths)
+    return resolved
 
-    for path in html_paths:
-        page = facts[path]
-        for line, message in page.problems:
-            report(path, line, message, code="html-structure")
-        for url, line, target, frag in resolved[path]:
-            if target not in files:
-                report(path, line, f"link '{url}' points to a file that is not generated", code="link-broken")
-                continue
-            if frag and target.endswith(".html") and frag not in facts[target].ids:
-                report(path, line, f"link '{url}' points to '#{frag}', which is not an id on "
-                                   f"{target}", code="link-fragment")
 
-    if "index.html" in facts:
-        seen = {"index.html"}
-        queue = deque(["index.html"])
-        while queue:
-            path = queue.popleft()
-            for _url, _line, target, _frag in resolved[path]:
-                if target in facts and target not in seen:
-                    seen.add(target)
-                    queue.append(target)
-        for path in html_paths:
-            if path not in seen and path != "404.html" and not _is_redirect(files[path]):
-                report(path, 0, "no link leads here from the home page", WARNING, "page-unreachable")
-    return out
+def _page_check(path: str, files: dict[str, bytes], sources: dict[str, str], facts: dict[str, PageFacts],
+                resolved: list, digest: str) -> PageCheck:
+    """The problems of one page: its own structure, and each link to a missing file or id."""
+    out: list[Diagnostic] = []
+    for line, message in facts[path].problems:
+        out.append(_diagnostic(sources, path, line, message, ERROR, "html-structure"))
+    targets: dict[str, None] = {}
+    fragment_targets: dict[str, None] = {}
+    for url, line, target, frag in resolved:
+        if target not in files:
+            out.append(_diagnostic(sources, path, line, f"link '{url}' points to a file that is not generated",
+                                   ERROR, "link-broken"))
+            continue
+        if target in facts:
+            targets[target] = None
+        if frag and target.endswith(".html"):
+            fragment_targets[target] = None
+            if frag not in facts[target].ids:
+                out.append(_diagnostic(sources, path, line, f"link '{url}' points to '#{frag}', which is not an id "
+                                                            f"on {target}", ERROR, "link-fragment"))
+    return PageCheck(digest, _ids_digest(facts[path]), "\n".join(targets), "\n".join(fragment_targets),
+                     _is_redirect(files[path]), out)
+
+
+def _ids_digest(facts: PageFacts) -> str:
+    return hashlib.blake2b("\n".join(sorted(facts.ids)).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _unreachable(html_paths: list[str], pages: dict[str, PageCheck], sources: dict[str, str]) -> list[Diagnostic]:
+    """A warning for every page no chain of links leads to from the home page (but 404 and redirects)."""
+    if "index.html" not in pages:
+        return []
+    seen = {"index.html"}
+    queue = deque(["index.html"])
+    while queue:
+        for target in pages[queue.popleft()].targets.split("\n"):
+            if target and target not in seen:
+                seen.add(target)
+                queue.append(target)
+    return [_diagnostic(sources, path, 0, "no link leads here from the home page", WARNING, "page-unreachable")
+            for path in html_paths if path not in seen and path != "404.html" and not pages[path].redirect]
+
+
+def _diagnostic(sources: dict[str, str], path: str, line: int, message: str, severity: str, code: str) -> Diagnostic:
+    src = sources.get(path)
+    return Diagnostic(f"output/{path}", line, severity, message, f"page made from {src}" if src else "", code)
 
 
 def _site_relative(url: str, base_path: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__, schema
 from .diagnostics import FORMATTERS, summary
+from .parallel import WorkerDied
 from .pipeline import BuildOptions, build
 from .write import BuildLocked, build_lock
 
@@ -128,6 +129,9 @@ def cmd_build(args, write: bool) -> int:
                                         search=write and not getattr(args, 'no_search', False)))
     except BuildLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except WorkerDied as exc:
+        print(f"error: {exc}; output/ was left as it was", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: output/ was left as it was", file=sys.stderr)

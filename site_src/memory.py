@@ -27,7 +27,7 @@ _ABSENT = object()
 @dataclass
 class RenderMemo:
     base: str
-    """Hash of the generation, the renderer's shared state and the page itself."""
+    """The hash of the renderer's shared state and of the page itself."""
     reads: list
     """The (field, key) site-graph lookups the render made."""
     html: bytes
@@ -37,6 +37,9 @@ class RenderMemo:
 @dataclass
 class BuildMemory:
     generation: str = ""
+    sources: dict[str, tuple] = field(default_factory=dict)
+    """Content path -> ((size, mtime_ns, inode), the SourceFile read, its hash, settled): files
+    not read again while unchanged (`pipeline._read_sources`)."""
     loads: dict[str, tuple[str, Any]] = field(default_factory=dict)
     """Content path -> (hash of path, kind and bytes; the loaded (page, problems))."""
     renders: dict[str, RenderMemo] = field(default_factory=dict)
@@ -52,6 +55,8 @@ class BuildMemory:
     """Output path -> (page facts object, base path, its links resolved by the cross-page check)."""
     check: tuple[str, list] | None = None
     """(hash of every output file, the cross-page check's diagnostics)."""
+    check_memo: Any = None
+    """The last cross-page check, page by page (`check.CheckMemo`), for an incremental check."""
     catalogue: dict[str, str] = field(default_factory=dict)
     """repr of a notices.json item -> its JSON text (render.catalogue)."""
     values: dict[str, Any] = field(default_factory=dict)

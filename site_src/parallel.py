@@ -6,13 +6,20 @@ them: they receive index ranges and send back results. Forking is only done wher
 (a POSIX system, a single-threaded parent); otherwise, and for small jobs where starting workers
 costs more than it saves, the work runs here, serially, through the same function, so the
 output is the same either way (tests/test_fast_paths.py).
+
+A worker that dies (killed, out of memory) fails the build with `WorkerDied` instead of leaving
+it waiting forever for a result that will never come (as `multiprocessing.Pool` would); workers
+leave Ctrl-C and SIGTERM to the build process, which stops them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Sequence
 
 MIN_ITEMS = 300
@@ -36,6 +43,17 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
+class WorkerDied(RuntimeError):
+    """A worker process ended before returning its part of the work."""
+
+
+def _worker_start() -> None:
+    # Forked workers inherit the build's handlers (SIGTERM raises KeyboardInterrupt there, see
+    # write.build_lock); a signal to the whole process group is the parent's to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _run_chunk(bounds: tuple[int, int]) -> list:
     func, items = _JOB  # type: ignore[misc]
     return [func(items[i]) for i in range(*bounds)]
@@ -52,11 +70,18 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
     try:
         chunk = max(16, len(items) // (n * 8))
         bounds = [(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(n) as pool:
+        pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
+        try:
             out: list = []
-            for part in pool.imap(_run_chunk, bounds):
+            for part in pool.map(_run_chunk, bounds):
                 out.extend(part)
+        except BrokenProcessPool as exc:
+            pool.shutdown()  # the others were stopped; joined, so a later stage may fork again
+            raise WorkerDied(f"a worker process died while rendering or loading pages ({exc})") from None
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # workers finish their chunk, then exit
+            raise
+        pool.shutdown()  # joined: the next stage forks only from a single-threaded process
         return out
     finally:
         _JOB = None

@@ -15,6 +15,7 @@ Speed comes from three things that never change the output (tests/test_fast_path
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import time
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import deadlines, markdown, page_facts, source_lines
-from .cache import Cache, RecordingSite, digest, unwrap, generator_version, pickled_digest, state_digest, tree_digest
-from .check import check_site
+from .cache import Cache, ReadDigests, RecordingSite, digest, unwrap, generator_version, pickled_digest, state_digest, tree_digest
+from .check import CheckMemo, check_site_incremental
 from .config import SiteConfig, load_config
 from .diagnostics import Diagnostic, Report
 from .load import SourceFile, discover, load_page, read_sources
@@ -32,7 +33,7 @@ from .model import Page, Site, fold
 from .parallel import map_items
 from .render import Renderer, TemplateProblem, output_path, render_site
 from .resolve import resolve
-from .write import publish
+from .write import SpareTree, publish, spare_path
 from . import search
 
 CACHE_DIR = ".cache"
@@ -77,7 +78,24 @@ class BuildResult:
         return sum(1 for p in self.files if p.endswith(".html"))
 
 
+GC_THRESHOLD = (50_000, 20, 1000)
+"""The collector's thresholds during a build. A build allocates millions of objects that live to
+its end (loaded pages, the site, every page's HTML and facts), and the default thresholds run
+five or so full collections over all of them (~0.1-0.2 s of a one-edit build at 4000); young
+cycles (template renders) are still collected."""
+
+
 def build(opts: BuildOptions) -> BuildResult:
+    """Run the pipeline (see the module docstring)."""
+    old = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        return _build(opts)
+    finally:
+        gc.set_threshold(*old)
+
+
+def _build(opts: BuildOptions) -> BuildResult:
     report = Report()
     result = BuildResult(report)
     t0 = time.perf_counter()
@@ -99,8 +117,7 @@ def build(opts: BuildOptions) -> BuildResult:
     cache = Cache(root / CACHE_DIR, generation) if opts.cache and not warm else None
     min_items = None if opts.parallel else 10**12
     try:
-        sources_read = read_sources(root, listing)
-        keys = [digest(src.path, src.kind, src.raw) for src in sources_read]
+        sources_read, keys = _read_sources(root, listing, memory)
         inputs = _inputs_key(root, opts, config, report, listing, keys)
         if _reuse_last_build(root, opts, inputs, cache, result):
             lap("reuse")
@@ -117,19 +134,22 @@ def build(opts: BuildOptions) -> BuildResult:
         lap("resolve")
         content_ok = not report.errors
         stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory)
+        catalogue = _catalogue_memo(cache, memory)
         files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
                                                render_pages=stage.render_pages,
                                                holidays=_cached_holidays(cache, memory),
-                                               catalogue_memo=memory.catalogue if memory is not None else None,
+                                               catalogue_memo=catalogue[0],
                                                late_memo=memory.values.setdefault("late", {}) if memory is not None else None)
         report.extend(problems)
         result.files, result.sources = files, sources
+        _remember_catalogue(cache, memory, *catalogue)
         lap("render")
         file_digests = _file_digests(files, memory)
         files_key = digest(generation, config.base_path,
                            *(f"{p}\0{sources.get(p, '')}\0{file_digests[p]}" for p in sorted(files)))
         if content_ok and not problems:
-            report.extend(source_lines.locate(_check(files, sources, config, stage.facts, files_key, cache, memory),
+            report.extend(source_lines.locate(_check(files, sources, config, stage.facts, files_key, cache, memory,
+                                                     file_digests),
                                               sources, files, lambda src: _read_text(root / src)))
             lap("check")
         if opts.write and not report.failed(opts.strict):
@@ -140,14 +160,18 @@ def build(opts: BuildOptions) -> BuildResult:
                 result.stats["publish_skipped"] = 1
             else:
                 unchanged = _unchanged_files(last, file_digests)
+                spare, spare_state = _spare(root, opts.output, cache, file_digests)
                 result.stats["linked"] = len(unchanged)
+                result.stats["spare_kept"] = len(spare.keep) if spare is not None else 0
+                placed: dict[str, object] = {}
                 try:
                     publish(root, files, opts.output, before_swap=search.build_index if opts.search else None,
-                            unchanged=unchanged)
+                            unchanged=unchanged, placed=placed, spare=spare)
                 except search.SearchIndexError as exc:
                     report.error("pagefind", 0, str(exc), "", "search-index")
                     return result
-                _remember_publish(out_dir, publish_key, file_digests, cache)
+                state = _published_state(placed, last, spare_state) if not opts.search else None
+                _remember_publish(out_dir, publish_key, file_digests, cache, state, last)
             result.written = True
             _remember_build(inputs, publish_key, result, cache)
             lap("write")
@@ -158,6 +182,38 @@ def build(opts: BuildOptions) -> BuildResult:
 
 
 # -- load ------------------------------------------------------------------------------------------
+
+SETTLED_NS = 2_000_000_000
+"""A file last modified this long before it was read is not read again while its size, mtime
+and inode stay the same: any later write gets a later mtime, however coarse the clock."""
+
+
+def _read_sources(root: Path, listing: list[tuple[str, str]],
+                  memory: BuildMemory | None) -> tuple[list[SourceFile], list[str]]:
+    """Every listed file and the hash of its path, kind and bytes. In memory (the dev server), a
+    file whose (size, mtime, inode) is what it was when last read, and was settled then, is not
+    read or hashed again (reading and hashing 4000 files costs ~0.15 s per save)."""
+    if memory is None:
+        found = read_sources(root, listing)
+        return found, [digest(src.path, src.kind, src.raw) for src in found]
+    old, seen, out, top = memory.sources, {}, [], os.fspath(root)
+    for rel, kind in listing:
+        try:
+            st = os.stat(os.path.join(top, rel))
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        except OSError:
+            stamp = None
+        entry = old.get(rel)
+        if stamp is None or entry is None or entry[0] != stamp or entry[1].kind != kind:
+            now = time.time_ns()
+            src = read_sources(root, [(rel, kind)])[0]
+            entry = (stamp, src, digest(src.path, src.kind, src.raw), now - stamp[1] > SETTLED_NS if stamp else False)
+        if entry[3] and not entry[1].error:
+            seen[rel] = entry
+        out.append(entry)
+    memory.sources = seen
+    return [e[1] for e in out], [e[2] for e in out]
+
 
 def _load_blob(src: SourceFile) -> bytes:
     return pickle.dumps(load_page(src), pickle.HIGHEST_PROTOCOL)
@@ -217,6 +273,9 @@ class _RenderStage:
         self.facts: dict[str, page_facts.PageFacts] = {}
         self.renderer: Renderer | None = None
         self.pages: list[Page] = []
+        self.last_reads = ReadDigests()
+        self.used_reads: set[str] = set()
+        """The tokens of the reads some kept or fresh render made: the digests kept for next time."""
 
     def own_digest(self, page: Page) -> str:
         return self.by_id.get(id(page)) or pickled_digest(page)
@@ -238,22 +297,18 @@ class _RenderStage:
         self.renderer, self.pages = renderer, pages
         state = state_digest(renderer, skip=("site", "env", "template_dir"))
         paths = [output_path(p) for p in pages]
-        base = [digest(self.generation, state, self.own_digest(p)) for p in pages] if state else None
+        # what a render starts from: the renderer's state and the page (the cache and the memory
+        # hold one generation each, so it need not be part of this; joined, not hashed: ~0.1 s)
+        base = [f"{state}\0{self.own_digest(p)}" for p in pages] if state else None
         memory = self.memory
         warm = memory is not None and bool(memory.renders) and memory.site is not None
         if warm:
             cached = self._memory_hits(paths, base)
         else:
-            old = self.cache.render_keys() if self.cache is not None and base else {}
-            hits: set[str] = set()
-            for i, path in enumerate(paths):
-                if path in old and base is not None:
-                    key, reads = old[path]
-                    if key == self.recorder.render_key(base[i], reads):
-                        hits.add(path)
-            cached = self.cache.render_outputs(hits) if self.cache is not None else {}
+            old = self.cache.render_keys(with_reads=memory is not None) if self.cache is not None and base else {}
+            cached = self.cache.render_outputs(self._disk_hits(paths, base, old)) if self.cache is not None else {}
             if memory is not None:
-                cached = {p: (key, html, facts, old[p][1]) for p, (key, html, facts) in cached.items()}
+                cached = {p: (key, html, facts, old[p][2]) for p, (key, html, facts) in cached.items()}
         todo = [i for i, path in enumerate(paths) if path not in cached]
         kwargs = {} if self.min_items is None else {"min_items": self.min_items}
         fresh = dict(zip(todo, map_items(self._render_one, todo, **kwargs)))
@@ -266,7 +321,8 @@ class _RenderStage:
                 html, reads, facts = fresh[i]
                 if isinstance(html, bytes) and base is not None:
                     if self.cache is not None:
-                        rows.append((path, self.recorder.render_key(base[i], reads), reads, html, facts))
+                        rows.append((path, base[i], reads, html, facts))
+                        self.recorder.remember_reads(self.last_reads, reads, self.used_reads)
                     if memory is not None:
                         remembered[path] = RenderMemo(base[i], reads, html, facts)
             else:
@@ -277,7 +333,8 @@ class _RenderStage:
             if facts is not None:
                 self.facts[path] = facts
         if self.cache is not None:
-            self.cache.put_renders(rows)
+            self.last_reads.reads = {t: v for t, v in self.last_reads.reads.items() if t in self.used_reads}
+            self.cache.put_renders(rows, self.last_reads)
             self.cache.forget("renders", set(paths))
         if memory is not None:
             universe = memory.reads if warm else {}
@@ -286,6 +343,25 @@ class _RenderStage:
                     add_reads(universe, m.reads)
             memory.reads, memory.site, memory.renders = universe, self.recorder.real, remembered
         return out
+
+    def _disk_hits(self, paths: list[str], base: list[str] | None, old: dict[str, tuple]) -> set[str]:
+        """The pages whose cached render is still right: same page and renderer state (`base`),
+        every recorded read known to the last build's `ReadDigests`, and none of them changed."""
+        found = self.cache.get("read_digests") if self.cache is not None else None
+        self.last_reads = found if isinstance(found, ReadDigests) else ReadDigests()
+        if base is None:
+            return set()
+        changed = self.recorder.changed_reads(self.last_reads)
+        known = self.last_reads.reads.keys()
+        hits = set()
+        for i, path in enumerate(paths):
+            entry = old.get(path)
+            if entry is not None and entry[0] == base[i]:
+                reads = set(entry[1].split("\n")) if entry[1] else set()
+                if reads.isdisjoint(changed) and reads <= known:
+                    hits.add(path)
+                    self.used_reads |= reads
+        return hits
 
     def _memory_hits(self, paths: list[str], base: list[str] | None) -> dict[str, tuple]:
         """The pages whose last render (in memory) is still right: same page and renderer state
@@ -300,6 +376,22 @@ class _RenderStage:
             if m is not None and m.base == base[i] and changed.isdisjoint(m.reads):
                 hits[path] = ("", m.html, m.facts, m.reads)
         return hits
+
+
+def _catalogue_memo(cache: Cache | None, memory: BuildMemory | None) -> tuple[dict[str, str], frozenset]:
+    """Each notices.json item's JSON text by the item's repr (`render.catalogue`), in memory or
+    from the cache (encoding 4000 items with indentation costs ~0.2 s), and its keys as found."""
+    if memory is not None:
+        return memory.catalogue, frozenset()
+    found = cache.get("catalogue") if cache is not None else None
+    memo = found if isinstance(found, dict) else {}
+    return memo, frozenset(memo)
+
+
+def _remember_catalogue(cache: Cache | None, memory: BuildMemory | None, memo: dict[str, str],
+                        found: frozenset) -> None:
+    if memory is None and cache is not None and memo.keys() != found:
+        cache.put("catalogue", memo)
 
 
 def _file_digests(files: dict[str, bytes], memory: BuildMemory | None) -> dict[str, str]:
@@ -320,9 +412,10 @@ def _file_digests(files: dict[str, bytes], memory: BuildMemory | None) -> dict[s
 
 def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
            facts: dict[str, page_facts.PageFacts], files_key: str, cache: Cache | None,
-           memory: BuildMemory | None = None) -> list[Diagnostic]:
+           memory: BuildMemory | None = None, file_digests: dict[str, str] | None = None) -> list[Diagnostic]:
     """The cross-page checks, over page facts read once per distinct page; the whole result is
-    reused when no output file changed (`files_key` hashes them all)."""
+    reused when no output file changed (`files_key` hashes them all), else only the pages that
+    changed are checked again (`check.check_site_incremental`, its memo kept in memory or cache)."""
     facts = {p: f for p, f in facts.items() if p in files}
     for path in files:
         if path.endswith(".html") and path not in facts:
@@ -333,12 +426,17 @@ def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
         found = cache.check(files_key)
         if found is not None:
             return found
-    out = check_site(files, sources, base_path=config.base_path, facts=facts,
-                     links_memo=memory.links if memory is not None else None)
+    memo = memory.check_memo if memory is not None else cache.get("check_memo") if cache is not None else None
+    shape = digest(config.base_path, *(f"{p}\0{sources.get(p, '')}" for p in sorted(files)))
+    out, memo = check_site_incremental(files, sources, base_path=config.base_path, facts=facts,
+                                       links_memo=memory.links if memory is not None else None,
+                                       digests=file_digests, memo=memo if isinstance(memo, CheckMemo) else None,
+                                       shape=shape)
     if cache is not None:
         cache.put_check(files_key, out)
+        cache.put("check_memo", memo)
     if memory is not None:
-        memory.check = (files_key, list(out))
+        memory.check, memory.check_memo = (files_key, list(out)), memo
     return out
 
 
@@ -358,7 +456,9 @@ def _output_state(out_dir: Path) -> dict[str, tuple[int, int, int]] | None:
         return None
     state: dict[str, tuple[int, int, int]] = {}
     base = len(str(out_dir)) + 1
-    for dirpath, _dirs, names in os.walk(out_dir):
+    for dirpath, dirs, names in os.walk(out_dir):
+        if not dirs and not names and dirpath != str(out_dir):
+            return None  # a build never leaves an empty folder
         for name in names:
             full = os.path.join(dirpath, name)
             st = os.lstat(full)
@@ -366,20 +466,21 @@ def _output_state(out_dir: Path) -> dict[str, tuple[int, int, int]] | None:
     return state
 
 
-def _last_publish(out_dir: Path, cache: Cache | None) -> tuple[str, dict[str, str]] | None:
-    """(publish key, {path: hash of its bytes}) of the last publish, when output/ still holds exactly
-    what it left there: same files, and not one touched since (size, mtime and inode unchanged).
-    None when output/ was touched, moved or never published with this cache."""
+def _last_publish(out_dir: Path, cache: Cache | None) -> tuple[str, dict[str, str], dict] | None:
+    """(publish key, {path: hash of its bytes}, {path: (size, mtime, inode)}) of the last publish,
+    when output/ still holds exactly what it left there: same files, and not one touched since
+    (size, mtime and inode unchanged). None when output/ was touched, moved or never published
+    with this cache."""
     if cache is None:
         return None
     found = cache.get("publish")
     if not (isinstance(found, tuple) and len(found) == 3):
         return None
     key, state, digests = found
-    return (key, digests) if state == _output_state(out_dir) else None
+    return (key, digests, state) if state == _output_state(out_dir) else None
 
 
-def _unchanged_files(last: tuple[str, dict[str, str]] | None, file_digests: dict[str, str]) -> frozenset[str]:
+def _unchanged_files(last: tuple[str, dict[str, str], dict] | None, file_digests: dict[str, str]) -> frozenset[str]:
     """The files whose bytes are the same as in the live output/ (which `_last_publish` vouched
     for), so they can be hard-linked into the new tree instead of written."""
     if last is None:
@@ -388,9 +489,43 @@ def _unchanged_files(last: tuple[str, dict[str, str]] | None, file_digests: dict
     return frozenset(p for p, d in file_digests.items() if old.get(p) == d)
 
 
-def _remember_publish(out_dir: Path, publish_key: str, file_digests: dict[str, str], cache: Cache | None) -> None:
+def _spare(root: Path, output_name: str, cache: Cache | None,
+           file_digests: dict[str, str]) -> tuple[SpareTree | None, dict]:
+    """The spare tree (`write.SpareTree`: the site before the last publish) with the files that
+    already have the new bytes, and its recorded state; (None, {}) unless it still holds exactly
+    what its record says."""
+    found = cache.get("spare") if cache is not None else None
+    if not (isinstance(found, tuple) and len(found) == 2):
+        return None, {}
+    state, digests = found
+    if state != _output_state(spare_path(root, output_name)):
+        return None, {}
+    keep = frozenset(p for p, d in file_digests.items() if p in state and digests.get(p) == d)
+    return SpareTree(frozenset(state), keep), state
+
+
+def _published_state(placed: dict[str, object], last: tuple[str, dict[str, str], dict] | None,
+                     spare_state: dict) -> dict | None:
+    """What `_output_state` would read from the new output/, without walking it: a kept or linked
+    file is the spare's or the live site's inode (same size and mtime), a written one was stat'ed
+    as it was written. None (walk it) if some file's state is unknown."""
+    known = {"spare": spare_state, "live": last[2] if last is not None else {}}
+    state = {}
+    for path, how in placed.items():
+        found = known[how].get(path) if isinstance(how, str) else how
+        if found is None:
+            return None
+        state[path] = found
+    return state
+
+
+def _remember_publish(out_dir: Path, publish_key: str, file_digests: dict[str, str], cache: Cache | None,
+                      state: dict | None = None, last: tuple[str, dict[str, str], dict] | None = None) -> None:
+    """Record what output/ now holds, and that the site it replaced (now the spare tree) holds what
+    `last` recorded of it (no record: the spare tree is not used)."""
     if cache is not None:
-        cache.put("publish", (publish_key, _output_state(out_dir), file_digests))
+        cache.put("spare", (last[2], last[1]) if last is not None else None)
+        cache.put("publish", (publish_key, state if state is not None else _output_state(out_dir), file_digests))
 
 
 # -- reusing the whole previous build ------------------------------------------------------------

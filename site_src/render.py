@@ -521,7 +521,8 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
     all_pages = [*site.pages.values(), *generated_pages(site, config)]
     rendered = (render_pages or render_serially)(renderer, all_pages)
     kept: dict[int, tuple] = {}
-    for page, result in zip(all_pages, rendered):
+    for i, page in enumerate(all_pages):
+        result, rendered[i] = rendered[i], None  # the filled bytes replace it: one copy of the site at a time
         if isinstance(result, Diagnostic):
             if result not in problems:
                 problems.append(result)

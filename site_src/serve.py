@@ -172,10 +172,10 @@ class _RebuildingWatcher(Watcher):
 
     livereload's own polling walks the trees in Python every 800 ms, which at 4000 notices added
     ~0.45 s on average between a save and the rebuild; this polls every POLL_MS with one
-    `os.scandir` pass (size, mtime and inode of every file: ~20 ms at 4000 files, so ~10% of a
-    core while idle; livereload's 800 ms walk cost about as much)."""
+    `os.scandir` pass (size, mtime and inode of every file: ~20 ms at 4000 files, so ~20% of a
+    core while idle, for 50 ms less on average between a save and its rebuild than at 200 ms)."""
 
-    POLL_MS = 200
+    POLL_MS = 100
 
     def __init__(self, on_change):
         super().__init__()

@@ -60,7 +60,9 @@ LIMIT = 120.0
 
 
 def strays(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name.startswith(".output") and p.name != ".output.lock")
+    """Leftovers of a build: not the lock, nor the previous site kept for the next publish."""
+    return sorted(p.name for p in root.iterdir()
+                  if p.name.startswith(".output") and p.name not in (".output.lock", ".output.spare"))
 
 
 class Paused:

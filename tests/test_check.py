@@ -93,3 +93,40 @@ def test_the_fast_link_resolver_agrees_with_target_of():
                 url = "/".join(combo)
                 for u in filter(None, (url, url + "/", url + "#frag", "../" + url)):
                     assert fast_target_of(posixpath.dirname(page), page, u) == target_of(page, u), (page, u)
+
+
+def test_an_incremental_check_gives_the_full_checks_diagnostics():
+    """Each step changes some pages (a broken link fixed, an id renamed that another page links
+    to, a page cut off from the home page, a redirect); the check that starts from the previous
+    step's memo says exactly what a full check says, in the same order."""
+    from site_src.cache import digest
+    from site_src.check import check_site_incremental
+
+    redirect = b'<!doctype html><html lang="en"><head><meta http-equiv="refresh" content="0; url=../a/">' \
+               b'<title>R</title><meta name="description" content="d"></head><body><h1>R</h1></body></html>'
+    site = {
+        "index.html": page('<h1>Home</h1>\n<a href="a/">a</a>\n<a href="b/#x">b</a>'),
+        "a/index.html": page('<h1>A</h1>\n<a href="../c/">c</a>'),
+        "b/index.html": page('<h1>B</h1>\n<h2 id="x">X</h2>'),
+        "c/index.html": page('<h1>C</h1>'),
+        "r/index.html": redirect,
+    }
+    steps = [
+        {"a/index.html": page('<h1>A</h1>\n<a href="../c/">c</a>\n<a href="../gone/">gone</a>')},
+        {"b/index.html": page('<h1>B</h1>\n<h2 id="y">Y</h2>')},  # index.html's #x breaks
+        {"a/index.html": page('<h1>A</h1>')},  # c/ is no longer reachable
+        {"b/index.html": page('<h1>B</h1>\n<h2 id="x">X</h2>\n<a href="../c/">c</a>')},
+        {"r/index.html": page('<h1>R</h1>')},  # no longer a redirect: unreachable
+        {"c/index.html": page('<h1>C</h1><img src="../nothing.png" alt="">'), "nothing.png": b"png"},
+        {"nothing.png": None},  # a file the unchanged page c/ links to is gone
+    ]
+    sources = {"a/index.html": "content/guides/a.md"}
+    memo = None
+    for step in [{}, *steps]:
+        site.update(step)
+        site = {p: b for p, b in site.items() if b is not None}
+        digests = {p: digest(b) for p, b in site.items()}
+        shape = digest(*sorted(site))  # as the pipeline makes it: every output path (and source)
+        got, memo = check_site_incremental(site, sources, digests=digests, memo=memo, shape=shape)
+        assert got == check_site(site, sources), step
+    assert got and memo is not None

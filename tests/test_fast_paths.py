@@ -376,3 +376,147 @@ def test_the_catalogue_encoded_item_by_item_is_json_dumps_of_the_whole(synthetic
         assert render.catalogue(site) == whole.encode("utf-8")
         assert render.catalogue(site, memo) == render.catalogue(site, memo) == whole.encode("utf-8")
         assert memo
+
+
+def test_a_title_changed_and_changed_back_reaches_every_page_each_time(synthetic, tmp_path):
+    """The disk cache tests a cached render against the digests of each read in the last build's
+    site (cache.ReadDigests): A -> B -> A must re-render the pages showing it both times, and a
+    lost digest table re-renders rather than trusting a render it cannot vouch for."""
+    import sqlite3
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    target = root / "content" / "notices" / "cp1005.md"
+    text = target.read_text(encoding="utf-8")
+    title = next(line for line in text.splitlines() if line.startswith("title:"))
+    for step in (text.replace(title, 'title: "CP1005: Changed"'), text, text.replace(title, 'title: "CP1005: Again"')):
+        target.write_text(step, encoding="utf-8")
+        after = fast_build(root)
+        same(plain_build(root, write=False), after)
+        assert tree_bytes(root / "output") == after.files
+    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+        db.execute("DELETE FROM kv WHERE k = 'read_digests'")
+    target.write_text(text, encoding="utf-8")
+    after = fast_build(root)
+    assert after.stats["render_cached"] * 10 < after.stats["rendered"], after.stats  # but pages that read nothing
+    same(plain_build(root, write=False), after)
+
+
+def test_the_publish_record_is_what_a_walk_of_output_reads(synthetic, tmp_path):
+    """The state of output/ recorded after a publish is made from what was written and linked,
+    not by walking the tree again; it must be exactly what the walk would read."""
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    for step in range(3):
+        if step:
+            _edit(root / "content" / "notices" / f"cp10{step}0.md", None, f"\nEdit {step}.\n")
+        fast_build(root)
+        _key, state, _digests = _publish_record(root)
+        assert state == pipeline._output_state(root / "output"), step
+
+
+def _publish_record(root: Path):
+    import pickle
+    import sqlite3
+
+    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+        return pickle.loads(db.execute("SELECT blob FROM kv WHERE k = 'publish'").fetchone()[0])
+
+
+def _folders(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir()}
+
+
+def test_publishing_into_the_spare_tree_gives_a_fresh_trees_files_and_folders(synthetic, tmp_path):
+    """The site a publish replaces is kept as `.output.spare` and updated in place by the next
+    one (write.SpareTree): after edits, a page that goes and one that comes, output/ holds exactly a
+    cold build's files and folders; a spare touched by hand is not trusted."""
+    root = fresh_copy(synthetic, tmp_path / "site")
+    notices = root / "content" / "notices"
+    edits = [
+        lambda: _edit(notices / "cp1010.md", None, "\nOne more paragraph.\n"),
+        lambda: _edit(notices / "cp1020.md", None, "\nAnother paragraph.\n"),
+        lambda: _edit(notices / "cp1030.md", "aliases: [CP1030X]", "aliases: []"),  # a redirect folder goes
+        lambda: _edit(notices / "cp1030.md", "aliases: []", "aliases: [CP1030Y]"),  # and another comes
+        lambda: ((root / ".output.spare" / "index.html").write_bytes(b"tampered"),
+                 _edit(notices / "cp1010.md", None, "\nAnd another.\n")),
+        lambda: _edit(notices / "cp1020.md", None, "\nAnd one more.\n"),
+    ]
+    fast_build(root)
+    kept = []
+    for step, edit in enumerate(edits):
+        edit()
+        after = fast_build(root)
+        assert not after.report.errors, after.report.sorted()
+        kept.append(after.stats.get("spare_kept", 0))
+        reference = fresh_copy(root, tmp_path / f"ref{step}")
+        plain_build(reference)
+        assert tree_bytes(root / "output") == tree_bytes(reference / "output") == after.files, step
+        assert _folders(root / "output") == _folders(reference / "output"), step
+    assert kept[0] == 0 and kept[1] > 0 and kept[4] == 0 and kept[5] > 0, kept  # the tampered spare set aside
+
+
+def test_the_preview_reads_again_only_the_files_that_changed(synthetic, tmp_path, monkeypatch):
+    """In memory, a settled file (modified well before it was read) whose size, mtime and inode
+    are unchanged is not read again (pipeline._read_sources); edits and saves by rename are."""
+    import os
+    import time
+
+    from site_src import pipeline, serve
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    past = time.time() - 60
+    for path in (root / "content").rglob("*.md"):
+        os.utime(path, (past, past))
+    read: list[str] = []
+    real = pipeline.read_sources
+    monkeypatch.setattr(pipeline, "read_sources", lambda r, listing: read.extend(p for p, _ in listing) or real(r, listing))
+    preview = serve.Preview(root)
+    preview.rebuild()
+    notices = root / "content" / "notices"
+    steps = [
+        lambda: _edit(notices / "cp1010.md", None, "\nOne more paragraph.\n"),
+        lambda: (notices / "cp1020.md").write_text((notices / "cp1020.md").read_text(encoding="utf-8") + "\nNew.\n",
+                                                   encoding="utf-8") and os.replace(notices / "cp1020.md", notices / "x.tmp")
+        or os.replace(notices / "x.tmp", notices / "cp1020.md"),
+    ]
+    for step, expected in zip(steps, (["cp1010.md"], ["cp1010.md", "cp1020.md"])):  # cp1010: not yet settled
+        read.clear()
+        step()
+        preview.rebuild()
+        assert sorted(Path(p).name for p in read) == expected
+        assert preview.files == plain_build(root, write=False).files
+
+
+def _die_on_seven(i: int) -> int:
+    if i == 7:
+        import os
+        os._exit(3)  # as the kernel's out-of-memory killer would end it: no exception, no result
+    return i * 2
+
+
+def test_a_worker_that_dies_fails_the_map_instead_of_hanging(monkeypatch):
+    monkeypatch.setattr(parallel, "workers", lambda: 2)
+    assert parallel.map_items(lambda i: i * 2, list(range(40)), min_items=1) == [i * 2 for i in range(40)]
+    with pytest.raises(parallel.WorkerDied):
+        parallel.map_items(_die_on_seven, list(range(40)), min_items=1)
+    # the pool was shut down and joined: the next stage may fork again
+    assert parallel.can_fork()
+    assert parallel.map_items(lambda i: i + 1, list(range(40)), min_items=1) == list(range(1, 41))
+
+
+def _own_signal_handlers(_i: int) -> tuple:
+    import signal
+    return signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+
+def test_workers_leave_ctrl_c_and_sigterm_to_the_build_process(monkeypatch):
+    import signal
+    monkeypatch.setattr(parallel, "workers", lambda: 2)
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # as write.build_lock sets it
+    try:
+        found = set(parallel.map_items(_own_signal_handlers, list(range(40)), min_items=1))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert found == {(signal.SIG_IGN, signal.SIG_DFL)}
