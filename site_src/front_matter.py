@@ -7,6 +7,8 @@ caught (plain `yaml.safe_load` silently keeps the last one).
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,10 +83,11 @@ def parse(text: str) -> Parsed:
             mark, problem = exc.context_mark, "a list opened with '[' is not closed with ']'"
         elif "flow mapping" in (exc.context or "") and exc.context_mark is not None:
             mark, problem = exc.context_mark, "a '{' is not closed with '}'"
-        line = offset + (mark.line + 1 if mark else 1)
+        at = _Lines(yaml_text, offset)
+        line = at(mark) if mark else offset + 1
         if "nesting depth" in problem:  # PyYAML >= 6.0.4 has a limit of its own, met before ours
             raise FrontMatterError(line, "the front matter is nested too deeply") from None
-        if mark is not None and _tab_near(yaml_text, mark.line, mark.column):
+        if mark is not None and _tab_near(yaml_text, at(mark) - offset - 1, mark.column):
             problem = "a tab character; indent YAML with spaces"
         raise FrontMatterError(line, f"malformed YAML in front matter: {problem}") from None
     except yaml.reader.ReaderError as exc:
@@ -99,19 +102,36 @@ def parse(text: str) -> Parsed:
     if node is None:
         raise FrontMatterError(yaml_line, "the front matter is empty")
     if not isinstance(node, yaml.MappingNode):
-        raise FrontMatterError(offset + node.start_mark.line + 1,
+        raise FrontMatterError(_Lines(yaml_text, offset)(node.start_mark),
                                "the front matter must be a set of 'key: value' lines")
     lines: dict[tuple, int] = {(): yaml_line}
     problems: list[tuple[int, str]] = []
     seen: set[int] = set()
-    data = _walk(node, (), lines, problems, offset, seen)
+    at = _Lines(yaml_text, offset)
+    data = _walk(node, (), lines, problems, at, seen)
     if _ALIASED in seen:
-        alias = _first_alias_line(yaml_text)
-        raise FrontMatterError(offset + alias, "YAML aliases ('*name') are not allowed in front matter; "
+        raise FrontMatterError(_first_alias_line(yaml_text, at), "YAML aliases ('*name') are not allowed in front matter; "
                                                "write the value out")
     return Parsed(data, lines, body, body_line, problems)
 
 
+class _Lines:
+    """The file line of a YAML mark. YAML 1.1 also ends a line at U+0085, U+2028 and U+2029,
+    which editors show as ordinary characters; when the text holds any of them, the line is
+    counted from the mark's character index instead of taken from the mark."""
+
+    def __init__(self, yaml_text: str, offset: int):
+        self.offset = offset
+        self.starts = ([i for i, c in enumerate(yaml_text) if c == "\n"]
+                       if _YAML_ONLY_BREAKS.search(yaml_text) else None)
+
+    def __call__(self, mark) -> int:
+        if self.starts is None:
+            return self.offset + mark.line + 1
+        return self.offset + bisect.bisect_left(self.starts, mark.index) + 1
+
+
+_YAML_ONLY_BREAKS = re.compile("[\x85\u2028\u2029]")
 _ALIASED = -1
 """Marker put in `seen` when a node is reached twice, i.e. through an alias."""
 MAX_DEPTH = 12
@@ -132,7 +152,8 @@ def _check_depth(yaml_text: str, offset: int) -> None:
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             depth += 1
             if depth > MAX_DEPTH + 1:
-                raise FrontMatterError(offset + event.start_mark.line + 1, "the front matter is nested too deeply")
+                raise FrontMatterError(_Lines(yaml_text, offset)(event.start_mark),
+                                       "the front matter is nested too deeply")
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1
 
@@ -146,50 +167,50 @@ def _tab_near(text: str, line: int, column: int) -> bool:
     return row[column:column + 1] == "\t" or "\t" in row[:len(row) - len(row.lstrip(" \t"))]
 
 
-def _first_alias_line(yaml_text: str) -> int:
+def _first_alias_line(yaml_text: str, at: "_Lines") -> int:
     for event in yaml.parse(yaml_text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
-            return event.start_mark.line + 1
-    return 1
+            return at(event.start_mark)
+    return at.offset + 1
 
 
-def _walk(node: yaml.Node, key: tuple, lines: dict, problems: list, offset: int, seen: set) -> Any:
+def _walk(node: yaml.Node, key: tuple, lines: dict, problems: list, at: "_Lines", seen: set) -> Any:
     """Plain data from a node tree, each key path's line recorded. Repeated nodes (aliases) are
     walked once: their expansion is what makes alias bombs expensive."""
     if id(node) in seen:
         seen.add(_ALIASED)
         return None
     seen.add(id(node))
-    lines.setdefault(key, offset + node.start_mark.line + 1)
+    lines.setdefault(key, at(node.start_mark))
     if len(key) > MAX_DEPTH:
-        problems.append((offset + node.start_mark.line + 1, "the front matter is nested too deeply"))
+        problems.append((at(node.start_mark), "the front matter is nested too deeply"))
         return None
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         for k_node, v_node in node.value:
             if not isinstance(k_node, yaml.ScalarNode):
-                problems.append((offset + k_node.start_mark.line + 1, "a key must be a plain word"))
+                problems.append((at(k_node.start_mark), "a key must be a plain word"))
                 continue
             name = k_node.value
-            line = offset + k_node.start_mark.line + 1
+            line = at(k_node.start_mark)
             if name in out:
                 first = lines.get(key + (name,), line)
                 problems.append((line, f"duplicate key {quote(name)} (first set on line {first})"))
                 continue
             lines[key + (name,)] = line
-            out[name] = _walk(v_node, key + (name,), lines, problems, offset, seen)
+            out[name] = _walk(v_node, key + (name,), lines, problems, at, seen)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, key + (i,), lines, problems, offset, seen) for i, item in enumerate(node.value)]
+        return [_walk(item, key + (i,), lines, problems, at, seen) for i, item in enumerate(node.value)]
     if node.tag == _STR:
         return node.value  # what SafeConstructor gives for a string, without its per-node bookkeeping
     try:
         return _CONSTRUCTOR.construct_object(node, deep=True)
     except (ValueError, yaml.YAMLError, OverflowError):
         if node.tag.endswith(":timestamp"):
-            problems.append((offset + node.start_mark.line + 1, f"{quote(node.value)} is not a real date"))
+            problems.append((at(node.start_mark), f"{quote(node.value)} is not a real date"))
         else:
-            problems.append((offset + node.start_mark.line + 1, f"cannot read the value {quote(node.value)}"))
+            problems.append((at(node.start_mark), f"cannot read the value {quote(node.value)}"))
         return None
     finally:
         _CONSTRUCTOR.constructed_objects.clear()  # it would keep every node it ever built alive

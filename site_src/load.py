@@ -24,6 +24,7 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-]*$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-._]*$")
 """Aliases also become redirect URLs, so they are held to nearly the rules of codes."""
 _CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PLACEHOLDER = re.compile(r"\bTODO\b")
 """Invisible characters that break XML feeds and confuse editors; tab and newline are fine."""
 MAX_BYTES = 2_000_000
 """Pages above this size are refused: no notice page needs it, and it guards the build's memory."""
@@ -190,6 +191,7 @@ def load_page(src: SourceFile) -> tuple[Page | None, list[Diagnostic]]:
     out += schema.validate(parsed.data, parsed.lines, src.kind, src.path)
     out += _unsafe_links(src.path, parsed.data, parsed.lines, parsed.body, parsed.body_line)
     out += _bad_aliases(src.path, parsed.data, parsed.lines)
+    out += _placeholders(src.path, text, parsed.body_line)
     if any(d.severity == ERROR for d in out):
         # Keep what is sound so its references are still checked in this run; the build fails anyway.
         data = schema.usable(parsed.data, src.kind)
@@ -197,8 +199,32 @@ def load_page(src: SourceFile) -> tuple[Page | None, list[Diagnostic]]:
             page, more = _build_page(src, data, parsed.lines, parsed.body, parsed.body_line)
             return page, out + [d for d in more if d not in out]
         return None, out
-    page, more = _build_page(src, parsed.data, parsed.lines, parsed.body, parsed.body_line)
+    page, more = _build_page(src, _present(parsed.data), parsed.lines, parsed.body, parsed.body_line)
     return page, out + more
+
+
+def _present(value):
+    """`value` without the keys left empty (`updated:` or `updated: ''`), which the schema takes
+    as absent when optional, so that no later stage meets an empty string where a date goes."""
+    if isinstance(value, dict):
+        return {k: _present(v) for k, v in value.items() if v is not None and v != ""}
+    if isinstance(value, list):
+        return [_present(v) for v in value]
+    return value
+
+
+def _placeholders(path: str, text: str, body_line: int) -> list[Diagnostic]:
+    """Each line still holding a `TODO` that `python build.py new` left. A warning, so the page
+    previews while it is being written; `--strict` (CI) fails on it, so a half-written page is
+    never published. The front matter's `#` comment lines explain the keys and are skipped."""
+    if "TODO" not in text:
+        return []
+    out = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if "TODO" in line and _PLACEHOLDER.search(line) and not (number < body_line and line.lstrip().startswith("#")):
+            out.append(Diagnostic(path, number, WARNING, "a 'TODO' placeholder is still here; write the text "
+                                                         "readers need in its place", "", "placeholder"))
+    return out
 
 
 def _build_page(src: SourceFile, data: dict, lines: dict, body: str, body_line: int):

@@ -139,5 +139,6 @@ def cmd_new(root: Path, code: str | None, guide: str | None, parser) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "x", encoding="utf-8") as fh:  # "x": never overwrite, even in a race
         fh.write(page_text(kind, key, categories))
-    print(f"wrote {rel}: replace every TODO, then preview with 'python build.py serve'")
+    print(f"wrote {rel}: preview it with 'python build.py serve' and replace every TODO "
+          f"(the build warns at each one left; --strict, as CI runs it, fails on them)")
     return 0

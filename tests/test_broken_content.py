@@ -144,6 +144,20 @@ def test_bom_and_crlf_simply_work(site: Path):
         assert 'id="why-you-received-it"' in html
 
 
+def test_optional_keys_left_empty_count_as_absent(site: Path):
+    """`updated: ''` or a bare `updated:` is no date: the page builds as if the key were not
+    there (found by tests/test_properties.py: it used to crash the holiday table)."""
+    (site / "content/notices/cp9.md").write_text(NOTICE.replace("Read it.\n", "Read it.\nupdated: ''\n"))
+    (site / "content/notices/cp8.md").write_text(NOTICE.replace("CP9", "CP8").replace("Read it.\n",
+                                                                                   "Read it.\nupdated:\n"))
+    (site / "content/guides/g.md").write_text("---\nid: g\ntitle: A guide\nsummary: S.\nupdated: ''\n---\nBody.\n")
+    proc = run_build(site, "--no-search")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for page in ("notices/cp9", "notices/cp8", "guides/g"):
+        assert (site / "output" / page / "index.html").is_file()
+
+
 def test_every_error_of_a_run_is_reported_at_once(site: Path):
     """Cases from different stages together: all their lines, in file order, in one run."""
     before = tree_bytes(site / "output")

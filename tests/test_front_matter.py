@@ -62,3 +62,15 @@ def test_load_page_builds_a_notice():
     assert page.updated == dt.date(2026, 11, 1)
     assert [(r.target, r.line, r.field) for r in page.related] == [("LT11", 7, "related")]
     assert [(r.target, r.line, r.field) for r in page.body_refs] == [("CP14", 10, "body")]
+
+
+def test_lines_after_a_yaml_only_line_break_are_the_editors_lines():
+    """YAML 1.1 ends lines at U+2028, U+2029 and U+0085 too; an editor does not, and neither do
+    our line numbers (found by tests/test_properties.py: a diagnostic pointed past the file's end)."""
+    text = "---\ncode: CP9\ntitle: \"A\u2028B\u2029C\x85D\"\nsummary: S.\nsumary: x\n---\nBody.\n"
+    parsed = parse(text)
+    assert parsed.data["title"].startswith("A")
+    assert parsed.lines[("summary",)] == 4 and parsed.lines[("sumary",)] == 5
+    with pytest.raises(FrontMatterError) as exc:
+        parse(text.replace("sumary: x", "sumary: [x"))
+    assert exc.value.line == 5

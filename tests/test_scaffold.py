@@ -1,4 +1,5 @@
-"""`python build.py new`: a page with every key explained that builds cleanly straight away."""
+"""`python build.py new`: a page with every key explained that previews straight away, and that
+CI (`--strict`) refuses until every TODO placeholder is replaced."""
 
 from __future__ import annotations
 
@@ -22,7 +23,12 @@ def keys_mentioned(text: str) -> set[str]:
     return set(re.findall(r"^(?:# )?([a-z_]+):", front_matter_text(text), re.M))
 
 
-def test_new_notice_has_every_key_the_sections_and_builds_strictly(mini):
+def fill_placeholders(page) -> None:
+    """What a writer does: every TODO replaced with real text."""
+    page.write_text(page.read_text(encoding="utf-8").replace("TODO", "Written"), encoding="utf-8")
+
+
+def test_new_notice_has_every_key_the_sections_and_builds_once_written(mini):
     proc = run_build(mini, "new", "CP2000")
     assert proc.returncode == 0, proc.stderr
     assert "content/notices/cp2000.md" in proc.stdout
@@ -36,16 +42,27 @@ def test_new_notice_has_every_key_the_sections_and_builds_strictly(mini):
     assert positions == sorted(positions)
     data = yaml.safe_load(front_matter_text(text))
     assert data["code"] == "CP2000" and data["category"] == "collection"
-    built = run_build(mini, "--strict")
+    built = run_build(mini)  # previews at once, with a warning at each placeholder
     assert built.returncode == 0, built.stderr
     assert (mini / "output" / "notices" / "cp2000" / "index.html").is_file()
+    todo_lines = [n for n, line in enumerate(text.split("\n"), 1)
+                  if "TODO" in line and not line.startswith("#")]
+    warned = [int(m) for m in re.findall(r"^content/notices/cp2000\.md:(\d+): warning: a 'TODO' placeholder",
+                                         built.stderr, re.M)]
+    assert warned == todo_lines and len(warned) >= 10, built.stderr
+    strict = run_build(mini, "--strict")  # CI never publishes a half-written page
+    assert strict.returncode == 1 and "output/ was not changed" in strict.stderr
+    fill_placeholders(mini / "content" / "notices" / "cp2000.md")
+    assert run_build(mini, "--strict").returncode == 0
 
 
-def test_new_guide_builds_strictly(mini):
+def test_new_guide_builds_once_written(mini):
     proc = run_build(mini, "new", "--guide", "payment-plans")
     assert proc.returncode == 0, proc.stderr
     text = (mini / "content" / "guides" / "payment-plans.md").read_text(encoding="utf-8")
     assert keys_mentioned(text) == {f.name for f in FIELDS_BY_KIND["guide"]}
+    assert run_build(mini, "--strict").returncode == 1
+    fill_placeholders(mini / "content" / "guides" / "payment-plans.md")
     assert run_build(mini, "--strict").returncode == 0
     assert (mini / "output" / "guides" / "payment-plans" / "index.html").is_file()
 
@@ -53,6 +70,7 @@ def test_new_guide_builds_strictly(mini):
 def test_letter_codes_get_a_slug_file_name(mini):
     assert run_build(mini, "new", "Letter 12C").returncode == 0
     assert (mini / "content" / "notices" / "letter-12c.md").is_file()
+    fill_placeholders(mini / "content" / "notices" / "letter-12c.md")
     assert run_build(mini, "--strict").returncode == 0
 
 
@@ -87,6 +105,7 @@ def test_categories_come_from_the_site_config(tmp_path):
     assert run_build(root, "new", "CP2000").returncode == 0
     text = (root / "content" / "notices" / "cp2000.md").read_text()
     assert "category: audits    # one of: audits, collection" in text
+    fill_placeholders(root / "content" / "notices" / "cp2000.md")
     assert run_build(root, "--strict").returncode == 0
 
 
