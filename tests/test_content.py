@@ -89,6 +89,7 @@ def test_aliases_reach_their_notice(built, alias, code):
 @pytest.mark.parametrize("code, days, abroad", [
     ("LT11", 30, None), ("Letter 1058", 30, None), ("CP90", 30, None), ("CP297", 30, None),
     ("CP3219A", 90, 150), ("CP11", 60, None), ("CP12", 60, None), ("CP2000", 30, None), ("CP523", 30, None),
+    ("CP91", 30, None), ("CP298", 30, None), ("Letter 5071C", 30, None), ("Letter 525", 30, None),
 ])
 def test_deadlines_are_right_and_shown(built, code, days, abroad):
     page = built.site.pages[code]
