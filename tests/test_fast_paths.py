@@ -520,3 +520,31 @@ def test_workers_leave_ctrl_c_and_sigterm_to_the_build_process(monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert found == {(signal.SIG_IGN, signal.SIG_DFL)}
+
+
+def test_compact_render_results_are_cached_as_the_reads_and_facts_they_stand_for(synthetic, tmp_path, monkeypatch):
+    """Workers send each page's reads and facts pickled (pipeline._RenderStage._render_one): the
+    cache rows hold the same token lines and facts the objects give, and a pooled cold build
+    equals a serial one and feeds a correct warm build."""
+    import pickle
+    import sqlite3
+
+    from site_src.cache import read_token
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    cold = fast_build(root)
+    db = sqlite3.connect(root / ".cache" / "build.sqlite3")
+    rows = db.execute("SELECT path, tokens, reads, html, facts FROM renders").fetchall()
+    db.close()
+    assert len(rows) == len([p for p in cold.files if p.endswith(".html")])
+    for path, tokens, reads, html, facts in rows:
+        assert tokens == "\n".join(read_token(n, k) for n, k in pickle.loads(reads))
+        assert pickle.loads(facts) == page_facts.read_page(html)
+    warm = fast_build(root, write=False)
+    assert warm.stats["rendered"] == 0
+    same(plain_build(root, write=False), warm)
+
+
+def test_release_memory_is_safe_to_call_anywhere():
+    parallel.release_memory()
