@@ -2,7 +2,8 @@
 
 Workers are forked from the build process once the shared state is ready (the sources for the
 load stage; the renderer and the resolved site for the render stage), so nothing big is sent to
-them: they receive index ranges and send back results. Forking is only done where it is safe
+them: they receive index ranges and send back results. The build process does a share of the
+work itself (one worker fewer than cores: each costs memory, see `_shared`). Forking is only done where it is safe
 (a POSIX system, a single-threaded parent); otherwise, and for small jobs where starting workers
 costs more than it saves, the work runs here, serially, through the same function, so the
 output is the same either way (tests/test_fast_paths.py).
@@ -94,11 +95,9 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
     try:
         chunk = max(16, len(items) // (n * 8))
         bounds = [(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
-        pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
+        pool = ProcessPoolExecutor(n - 1, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
         try:
-            out: list = []
-            for part in pool.map(_run_chunk, bounds):
-                out.extend(part)
+            out = _shared(pool, n - 1, bounds)
         except BrokenProcessPool as exc:
             pool.shutdown()  # the others were stopped; joined, so a later stage may fork again
             raise WorkerDied(f"a worker process died while rendering or loading pages ({exc})") from None
@@ -111,3 +110,27 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
     finally:
         _JOB = None
         gc.unfreeze()
+
+
+def _shared(pool: ProcessPoolExecutor, n_workers: int, bounds: list[tuple[int, int]]) -> list:
+    """Every chunk's results, in order: the workers take chunks from the front (a few queued
+    each, so they never wait), this process takes the rest from the back between top-ups. One
+    worker fewer than cores: a worker costs ~100 MiB at 4000 notices (its own heap and the
+    inherited pages it touches), while this process's share needs only its templates compiled."""
+    parts: list = [None] * len(bounds)
+    pending: dict[int, Any] = {}
+    front, back = 0, len(bounds)
+    while front < back or pending:
+        while front < back and len(pending) < 3 * n_workers:
+            pending[front] = pool.submit(_run_chunk, bounds[front])
+            front += 1
+        for i in [i for i, f in pending.items() if f.done()]:
+            parts[i] = pending.pop(i).result()
+            release_memory()  # the chunk's pickle, freed
+        if front < back:
+            back -= 1
+            parts[back] = _run_chunk(bounds[back])
+        elif pending:
+            i = min(pending)
+            parts[i] = pending.pop(i).result()
+    return [x for part in parts for x in part]

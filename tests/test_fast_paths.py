@@ -548,3 +548,19 @@ def test_compact_render_results_are_cached_as_the_reads_and_facts_they_stand_for
 
 def test_release_memory_is_safe_to_call_anywhere():
     parallel.release_memory()
+
+
+def _with_pid(i: int) -> tuple[int, int]:
+    import os
+    return i, os.getpid()
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_the_build_process_takes_a_share_and_results_keep_their_order(monkeypatch, n):
+    import os
+
+    monkeypatch.setattr(parallel, "workers", lambda: n)
+    out = parallel.map_items(_with_pid, list(range(1000)), min_items=1)
+    assert [i for i, _pid in out] == list(range(1000))
+    pids = {pid for _i, pid in out}
+    assert os.getpid() in pids and len(pids) >= 2
