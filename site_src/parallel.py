@@ -93,7 +93,7 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
     _JOB = (func, items)
     gc.freeze()  # inherited objects out of the workers' collector: it would touch (copy) their pages
     try:
-        chunk = max(16, len(items) // (n * 8))
+        chunk = max(16, len(items) // (n * 16))
         bounds = [(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
         pool = ProcessPoolExecutor(n - 1, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
         try:
@@ -113,15 +113,16 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
 
 
 def _shared(pool: ProcessPoolExecutor, n_workers: int, bounds: list[tuple[int, int]]) -> list:
-    """Every chunk's results, in order: the workers take chunks from the front (a few queued
-    each, so they never wait), this process takes the rest from the back between top-ups. One
-    worker fewer than cores: a worker costs ~100 MiB at 4000 notices (its own heap and the
-    inherited pages it touches), while this process's share needs only its templates compiled."""
+    """Every chunk's results, in order: the workers take chunks from the front (two queued each,
+    so they never wait; small chunks, so the last ones end together), this process takes the
+    rest from the back between top-ups. One worker fewer than cores: a worker costs
+    ~100 MiB at 4000 notices (its own heap and the inherited pages it touches), while this
+    process's share needs only its templates compiled."""
     parts: list = [None] * len(bounds)
     pending: dict[int, Any] = {}
     front, back = 0, len(bounds)
     while front < back or pending:
-        while front < back and len(pending) < 3 * n_workers:
+        while front < back and len(pending) < 2 * n_workers:
             pending[front] = pool.submit(_run_chunk, bounds[front])
             front += 1
         for i in [i for i, f in pending.items() if f.done()]:
@@ -131,6 +132,6 @@ def _shared(pool: ProcessPoolExecutor, n_workers: int, bounds: list[tuple[int, i
             back -= 1
             parts[back] = _run_chunk(bounds[back])
         elif pending:
-            i = min(pending)
+            i = min(pending)  # (not taken back with cancel(): a worker dying then breaks 3.11's pool)
             parts[i] = pending.pop(i).result()
     return [x for part in parts for x in part]
