@@ -2,8 +2,7 @@
 
 Workers are forked from the build process once the shared state is ready (the sources for the
 load stage; the renderer and the resolved site for the render stage), so nothing big is sent to
-them: they receive index ranges and send back results. The build process does a share of the
-work itself (one worker fewer than cores: each costs memory, see `_shared`). Forking is only done where it is safe
+them: they receive index ranges and send back results. Forking is only done where it is safe
 (a POSIX system, a single-threaded parent); otherwise, and for small jobs where starting workers
 costs more than it saves, the work runs here, serially, through the same function, so the
 output is the same either way (tests/test_fast_paths.py).
@@ -93,11 +92,14 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
     _JOB = (func, items)
     gc.freeze()  # inherited objects out of the workers' collector: it would touch (copy) their pages
     try:
-        chunk = max(16, len(items) // (n * 16))
+        chunk = max(16, len(items) // (n * 8))
         bounds = [(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
-        pool = ProcessPoolExecutor(n - 1, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
+        pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
         try:
-            out = _shared(pool, n - 1, bounds)
+            out: list = []
+            for part in pool.map(_run_chunk, bounds):
+                out.extend(part)
+                release_memory()  # the chunk's pickle, freed
         except BrokenProcessPool as exc:
             pool.shutdown()  # the others were stopped; joined, so a later stage may fork again
             raise WorkerDied(f"a worker process died while rendering or loading pages ({exc})") from None
@@ -110,28 +112,3 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
     finally:
         _JOB = None
         gc.unfreeze()
-
-
-def _shared(pool: ProcessPoolExecutor, n_workers: int, bounds: list[tuple[int, int]]) -> list:
-    """Every chunk's results, in order: the workers take chunks from the front (two queued each,
-    so they never wait; small chunks, so the last ones end together), this process takes the
-    rest from the back between top-ups. One worker fewer than cores: a worker costs
-    ~100 MiB at 4000 notices (its own heap and the inherited pages it touches), while this
-    process's share needs only its templates compiled."""
-    parts: list = [None] * len(bounds)
-    pending: dict[int, Any] = {}
-    front, back = 0, len(bounds)
-    while front < back or pending:
-        while front < back and len(pending) < 2 * n_workers:
-            pending[front] = pool.submit(_run_chunk, bounds[front])
-            front += 1
-        for i in [i for i, f in pending.items() if f.done()]:
-            parts[i] = pending.pop(i).result()
-            release_memory()  # the chunk's pickle, freed
-        if front < back:
-            back -= 1
-            parts[back] = _run_chunk(bounds[back])
-        elif pending:
-            i = min(pending)  # (not taken back with cancel(): a worker dying then breaks 3.11's pool)
-            parts[i] = pending.pop(i).result()
-    return [x for part in parts for x in part]
