@@ -331,6 +331,14 @@ class RecordingSite:
         last.page_sources = dict(now)
         return changed
 
+    def remember_tokens(self, last: "ReadDigests", tokens: str, reads: bytes, used: set[str]) -> None:
+        """`remember_reads` for a render's reads as `read_token` lines and their pickle, unpickled
+        only when one of them is new to `last`."""
+        lines = tokens.split("\n") if tokens else []
+        used.update(lines)
+        if any(t not in last.reads for t in lines):
+            self.remember_reads(last, pickle.loads(reads), used)
+
     def remember_reads(self, last: "ReadDigests", reads: Iterable[tuple[str, Any]], used: set[str]) -> None:
         """Add a fresh render's reads, hashed in this site, to `last`, and their tokens to `used`."""
         for name, key in reads:
@@ -452,13 +460,12 @@ class Cache:
         rows = self._query("SELECT path, base, html, facts FROM renders")
         return {path: (base, html, pickle.loads(facts)) for path, base, html, facts in rows if path in paths}
 
-    def put_renders(self, rows: list[tuple[str, str, list, bytes, Any]], read_digests: ReadDigests) -> None:
-        """(path, base, reads, html, facts) of freshly rendered pages, and the digests of every
-        read in this build's site, in one transaction: a render is only ever tested against the
-        digests of the site it was made in or of a later build that found it still right."""
-        self._write("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?)",
-                    ((p, b, "\n".join(read_token(n, k) for n, k in r), pickle.dumps(r, pickle.HIGHEST_PROTOCOL), h,
-                      pickle.dumps(f, pickle.HIGHEST_PROTOCOL)) for p, b, r, h, f in rows),  # one row at a time
+    def put_renders(self, rows: list[tuple[str, str, str, bytes, bytes, bytes]], read_digests: ReadDigests) -> None:
+        """(path, base, reads as read_token lines, pickled reads, html, pickled facts) of freshly
+        rendered pages, and the digests of every read in this build's site, in one transaction: a
+        render is only ever tested against the digests of the site it was made in or of a later
+        build that found it still right."""
+        self._write("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?)", rows,
                     ("INSERT OR REPLACE INTO kv VALUES (?, ?)",
                      ("read_digests", pickle.dumps(read_digests, pickle.HIGHEST_PROTOCOL))))
 

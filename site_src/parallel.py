@@ -14,6 +14,8 @@ leave Ctrl-C and SIGTERM to the build process, which stops them.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -56,7 +58,28 @@ def _worker_start() -> None:
 
 def _run_chunk(bounds: tuple[int, int]) -> list:
     func, items = _JOB  # type: ignore[misc]
-    return [func(items[i]) for i in range(*bounds)]
+    try:
+        return [func(items[i]) for i in range(*bounds)]
+    finally:
+        release_memory()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand the C heap's free memory back to the system. The build frees many large buffers
+    (pickled chunks, pre-fill page bytes) that glibc otherwise keeps: ~90 MiB of a cold build's
+    main process at 4000 notices. A few ms; a no-op off glibc."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: int | None = None) -> list:
@@ -67,6 +90,7 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
         return [func(x) for x in items]
     global _JOB
     _JOB = (func, items)
+    gc.freeze()  # inherited objects out of the workers' collector: it would touch (copy) their pages
     try:
         chunk = max(16, len(items) // (n * 8))
         bounds = [(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
@@ -75,6 +99,7 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
             out: list = []
             for part in pool.map(_run_chunk, bounds):
                 out.extend(part)
+                release_memory()  # the chunk's pickle, freed
         except BrokenProcessPool as exc:
             pool.shutdown()  # the others were stopped; joined, so a later stage may fork again
             raise WorkerDied(f"a worker process died while rendering or loading pages ({exc})") from None
@@ -82,6 +107,8 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
             pool.shutdown(wait=False, cancel_futures=True)  # workers finish their chunk, then exit
             raise
         pool.shutdown()  # joined: the next stage forks only from a single-threaded process
+        release_memory()
         return out
     finally:
         _JOB = None
+        gc.unfreeze()

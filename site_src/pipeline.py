@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import deadlines, markdown, page_facts, source_lines
-from .cache import Cache, ReadDigests, RecordingSite, digest, unwrap, generator_version, pickled_digest, state_digest, tree_digest
+from .cache import Cache, ReadDigests, RecordingSite, digest, read_token, unwrap, generator_version, pickled_digest, state_digest, tree_digest
 from .check import CheckMemo, check_site_incremental
 from .config import SiteConfig, load_config
 from .diagnostics import Diagnostic, Report
 from .load import SourceFile, discover, load_page, read_sources
 from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
 from .model import Page, Site, fold
-from .parallel import map_items
+from .parallel import map_items, release_memory
 from .render import Renderer, TemplateProblem, output_path, render_site
 from .resolve import resolve
 from .write import SpareTree, publish, spare_path
@@ -143,6 +143,8 @@ def _build(opts: BuildOptions) -> BuildResult:
         report.extend(problems)
         result.files, result.sources = files, sources
         _remember_catalogue(cache, memory, *catalogue)
+        stage.renderer, stage.pages, catalogue = None, [], None  # the Jinja2 environment, its caches
+        release_memory()
         lap("render")
         file_digests = _file_digests(files, memory)
         files_key = digest(generation, config.base_path,
@@ -270,7 +272,8 @@ class _RenderStage:
         self.stats = stats
         self.min_items = min_items
         self.memory = memory
-        self.facts: dict[str, page_facts.PageFacts] = {}
+        self.facts: dict[str, page_facts.PageFacts | bytes] = {}
+        """Each page's facts: fresh ones pickled (`_render_one`), unpickled for the check."""
         self.renderer: Renderer | None = None
         self.pages: list[Page] = []
         self.last_reads = ReadDigests()
@@ -280,7 +283,10 @@ class _RenderStage:
     def own_digest(self, page: Page) -> str:
         return self.by_id.get(id(page)) or pickled_digest(page)
 
-    def _render_one(self, i: int):
+    def _render_one(self, i: int) -> tuple:
+        """One page's HTML (or template problem) and, compact (a tenth of their objects' size, as
+        the cache stores them), its reads as `read_token` lines and pickles of reads and facts:
+        the build holds every page's result at once."""
         page = self.pages[i]
         self.recorder.start()
         try:
@@ -289,8 +295,10 @@ class _RenderStage:
             html = exc.diagnostic
         finally:
             reads = self.recorder.stop()
-        facts = page_facts.read_page(html) if isinstance(html, bytes) else None
-        return html, reads, facts
+        if not isinstance(html, bytes):
+            return html, "", b"", None
+        return (html, "\n".join(read_token(n, k) for n, k in reads), _pickled(reads),
+                _pickled(page_facts.read_page(html)))
 
     def render_pages(self, renderer: Renderer, pages: list[Page]) -> list[bytes | Diagnostic]:
         pages = [unwrap(p) for p in pages]  # the site view hands out recording proxies
@@ -318,13 +326,14 @@ class _RenderStage:
         remembered: dict[str, RenderMemo] = {}
         for i, path in enumerate(paths):
             if i in fresh:
-                html, reads, facts = fresh[i]
+                html, tokens, reads, facts = fresh.pop(i)
                 if isinstance(html, bytes) and base is not None:
                     if self.cache is not None:
-                        rows.append((path, base[i], reads, html, facts))
-                        self.recorder.remember_reads(self.last_reads, reads, self.used_reads)
+                        rows.append((path, base[i], tokens, reads, html, facts))
+                        self.recorder.remember_tokens(self.last_reads, tokens, reads, self.used_reads)
                     if memory is not None:
-                        remembered[path] = RenderMemo(base[i], reads, html, facts)
+                        facts = pickle.loads(facts)
+                        remembered[path] = RenderMemo(base[i], pickle.loads(reads), html, facts)
             else:
                 _key, html, facts, *rest = cached[path]
                 if memory is not None and base is not None:
@@ -378,6 +387,10 @@ class _RenderStage:
         return hits
 
 
+def _pickled(value) -> bytes:
+    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+
 def _catalogue_memo(cache: Cache | None, memory: BuildMemory | None) -> tuple[dict[str, str], frozenset]:
     """Each notices.json item's JSON text by the item's repr (`render.catalogue`), in memory or
     from the cache (encoding 4000 items with indentation costs ~0.2 s), and its keys as found."""
@@ -416,7 +429,7 @@ def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
     """The cross-page checks, over page facts read once per distinct page; the whole result is
     reused when no output file changed (`files_key` hashes them all), else only the pages that
     changed are checked again (`check.check_site_incremental`, its memo kept in memory or cache)."""
-    facts = {p: f for p, f in facts.items() if p in files}
+    facts = {p: pickle.loads(f) if isinstance(f, bytes) else f for p, f in facts.items() if p in files}
     for path in files:
         if path.endswith(".html") and path not in facts:
             facts[path] = page_facts.read_page(files[path])

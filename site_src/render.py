@@ -21,6 +21,7 @@ from . import deadlines, feeds, headers, markdown
 from .config import SiteConfig
 from .diagnostics import Diagnostic, ERROR
 from .model import GUIDE, HOME, NOTICE, Link, Page, Site, fold, slugify
+from .parallel import release_memory
 
 # Pages the site generates itself (no content file): the notice list, search, 404, alias redirects.
 LISTING, SEARCH, NOT_FOUND, REDIRECT = "listing", "search", "not-found", "redirect"
@@ -467,6 +468,10 @@ def render_serially(renderer: Renderer, pages: list[Page]) -> list[bytes | Diagn
     return out
 
 
+TRIM_EVERY = 500
+"""Filled pages between hand-backs of the freed pre-fill bytes: a filled page is a few bytes
+longer than the one it replaces, so without them the C heap grows by the site's size."""
+
 LATE_ASSETS = ("js/notices-data.js",)
 """Assets whose name is filled into the pages after rendering. The lookup data changes with any
 notice's title, code or aliases, and every page names it (the lookup form); were its hashed name
@@ -529,6 +534,8 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
         else:
             files[output_path(page)] = _fill_late(result, swaps, late_memo, kept)
             sources[output_path(page)] = page.path
+        if i % TRIM_EVERY == TRIM_EVERY - 1:
+            release_memory()
     if late_memo is not None:
         late_memo.clear()
         late_memo.update(kept)
