@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import pickle
 import sqlite3
@@ -54,19 +55,27 @@ def tree_digest(folder: Path) -> str:
 
 def generator_version() -> str:
     """The generator's own code and the libraries that shape its output."""
-    import importlib.metadata as md
-
     parts: list[bytes | str] = [__version__, str(SCHEMA)]
     here = Path(__file__).resolve().parent
     for path in sorted(here.glob("*.py")):
         parts += [path.name, path.read_bytes()]
+    return digest(*parts, *_library_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> tuple[str, ...]:
+    """Once per process (the dev server asks on every save; reading package metadata ~10 ms):
+    the libraries this process imported are the ones that shape its output."""
+    import importlib.metadata as md
+
+    parts = []
     for dist in ("jinja2", "markdown-it-py", "mdit-py-plugins", "markdown-it-pyrs", "PyYAML", "beautifulsoup4",
                  "MarkupSafe", "holidays"):
         try:
             parts.append(f"{dist}={md.version(dist)}")
         except md.PackageNotFoundError:
             parts.append(f"{dist}=none")
-    return digest(*parts)
+    return tuple(parts)
 
 
 # -- recording what a render reads ---------------------------------------------------------------

@@ -59,6 +59,10 @@ class BuildMemory:
     """The last cross-page check, page by page (`check.CheckMemo`), for an incremental check."""
     catalogue: dict[str, str] = field(default_factory=dict)
     """repr of a notices.json item -> its JSON text (render.catalogue)."""
+    resolved: Any = None
+    """The last resolve (`resolve.ResolveMemo`), reused when a save changed no page's links."""
+    env: Any = None
+    """The Jinja2 environment with its compiled templates (templates are part of `generation`)."""
     values: dict[str, Any] = field(default_factory=dict)
     """Named values (the holiday table), as the disk cache's kv table."""
 
@@ -95,7 +99,8 @@ def changed_reads(old, new, universe: dict[str, set]) -> set[tuple]:
             if page_read(old_pages, key, attr) != page_read(new_pages, key, attr):
                 out.add(("page", (key, attr)))
     for key in universe.get("pages", ()):
-        if old_pages.get(key, _ABSENT) != new_pages.get(key, _ABSENT):
+        a, b = old_pages.get(key, _ABSENT), new_pages.get(key, _ABSENT)
+        if a is not b and a != b:
             out.add(("pages", key))
     if "pages_keys" in universe and list(old_pages) != list(new_pages):
         out.add(("pages_keys", None))
@@ -103,6 +108,8 @@ def changed_reads(old, new, universe: dict[str, set]) -> set[tuple]:
         if name in ("page", "pages", "pages_keys"):
             continue
         a, b = getattr(old, name, _ABSENT), getattr(new, name, _ABSENT)
+        if a is b:  # the same object (the graph of a save that changed no links: resolve_again)
+            continue
         for key in keys:
             if key is None or not isinstance(a, dict) or not isinstance(b, dict):
                 if a != b:

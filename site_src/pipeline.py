@@ -31,8 +31,8 @@ from .load import SourceFile, discover, load_page, read_sources
 from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
 from .model import Page, Site, fold
 from .parallel import map_items, release_memory
-from .render import Renderer, TemplateProblem, output_path, render_site
-from .resolve import resolve
+from .render import Renderer, TemplateProblem, make_env, output_path, render_site
+from .resolve import resolve, resolve_again
 from .write import SpareTree, publish, spare_path
 from . import search
 
@@ -118,7 +118,7 @@ def _build(opts: BuildOptions) -> BuildResult:
     min_items = None if opts.parallel else 10**12
     try:
         sources_read, keys = _read_sources(root, listing, memory)
-        inputs = _inputs_key(root, opts, config, report, listing, keys)
+        inputs = _inputs_key(root, opts, config, report, listing, keys) if opts.write and cache is not None else None
         if _reuse_last_build(root, opts, inputs, cache, result):
             lap("reuse")
             return result
@@ -128,7 +128,10 @@ def _build(opts: BuildOptions) -> BuildResult:
         lap("load")
         if config is None:
             return result
-        site, problems = resolve(pages, config, frozenset(unavailable))
+        if memory is not None:
+            site, problems, memory.resolved = resolve_again(pages, config, frozenset(unavailable), memory.resolved)
+        else:
+            site, problems = resolve(pages, config, frozenset(unavailable))
         report.extend(problems)
         result.site, result.config = site, config
         lap("resolve")
@@ -139,7 +142,12 @@ def _build(opts: BuildOptions) -> BuildResult:
                                                render_pages=stage.render_pages,
                                                holidays=_cached_holidays(cache, memory),
                                                catalogue_memo=catalogue[0],
-                                               late_memo=memory.values.setdefault("late", {}) if memory is not None else None)
+                                               catalogue_objects=memory.values.setdefault("catalogue", {})
+                                               if memory is not None else None,
+                                               generated=memory.values.setdefault("generated", {})
+                                               if memory is not None else None,
+                                               late_memo=memory.values.setdefault("late", {}) if memory is not None else None,
+                                               env=_env(memory, root, opts.cache))
         report.extend(problems)
         result.files, result.sources = files, sources
         _remember_catalogue(cache, memory, *catalogue)
@@ -279,9 +287,22 @@ class _RenderStage:
         self.last_reads = ReadDigests()
         self.used_reads: set[str] = set()
         """The tokens of the reads some kept or fresh render made: the digests kept for next time."""
+        self.own_seen: dict[int, tuple] = {}
 
     def own_digest(self, page: Page) -> str:
-        return self.by_id.get(id(page)) or pickled_digest(page)
+        """The hash of a page: of its file's bytes for a loaded page, else of the page itself (in
+        memory, a generated page that is the same object as last time keeps its hash)."""
+        found = self.by_id.get(id(page))
+        if found:
+            return found
+        if self.memory is None:
+            return pickled_digest(page)
+        kept = self.memory.values.setdefault("own", {})
+        seen = kept.get(id(page))
+        if seen is None or seen[0] is not page:
+            seen = kept[id(page)] = (page, pickled_digest(page))
+        self.own_seen[id(page)] = seen
+        return seen[1]
 
     def _render_one(self, i: int) -> tuple:
         """One page's HTML (or template problem) and, compact (a tenth of their objects' size, as
@@ -351,6 +372,7 @@ class _RenderStage:
                 if not warm or path not in cached:
                     add_reads(universe, m.reads)
             memory.reads, memory.site, memory.renders = universe, self.recorder.real, remembered
+            memory.values["own"] = self.own_seen
         return out
 
     def _disk_hits(self, paths: list[str], base: list[str] | None, old: dict[str, tuple]) -> set[str]:
@@ -385,6 +407,18 @@ class _RenderStage:
             if m is not None and m.base == base[i] and changed.isdisjoint(m.reads):
                 hits[path] = ("", m.html, m.facts, m.reads)
         return hits
+
+
+def _env(memory: BuildMemory | None, root: Path, use_cache: bool):
+    """The Jinja2 environment: the one kept in memory (emptied when the templates change, so its
+    compiled templates are always current), else a fresh one that keeps compiled templates
+    under .cache/jinja when the cache is on."""
+    if memory is not None and memory.env is not None:
+        return memory.env
+    env = make_env(root / "templates", root / CACHE_DIR / "jinja" if use_cache else None)
+    if memory is not None:
+        memory.env = env
+    return env
 
 
 def _pickled(value) -> bytes:

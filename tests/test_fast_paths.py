@@ -326,6 +326,12 @@ def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path
         lambda: _edit(root / "templates" / "base.html", "</footer>", "<p>Template edit.</p></footer>"),
         lambda: _edit(root / "site.toml", 'name = "Polaris Tax & Accounting"', 'name = "Polaris Tax Partners"'),
         lambda: _edit(notices / "cp1010.md", None, "\nAnd another.\n"),
+        lambda: _edit(notices / "cp1010.md", "aliases: []", "aliases: [CP 1010X]"),     # new redirect page
+        lambda: _edit(notices / "cp1010.md", None, "\nSee [[CP1003]].\n"),             # a new reverse link
+        lambda: _edit(notices / "cp1010.md", None, "\nSee [[CP9999]].\n"),             # a dangling one: error
+        lambda: _edit(notices / "cp1010.md", "## Why you received it", "Moved.\n\n## Why you received it"),
+        lambda: _edit(notices / "cp1010.md", "See [[CP9999]].", "Fixed."),              # fixed again
+        lambda: _edit(notices / "cp1010.md", "quick_answer: >-", "quick_answer: >-\n  New first words."),
     ]
     for step, edit in enumerate(edits):
         edit()

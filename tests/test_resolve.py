@@ -5,7 +5,7 @@ import dataclasses
 from site_src.config import load_config
 from site_src.load import SourceFile, load_page
 from site_src.model import fold
-from site_src.resolve import resolve
+from site_src.resolve import resolve, resolve_again
 
 from conftest import FIXTURES
 
@@ -118,3 +118,51 @@ def test_graph_groups_are_complete_symmetric_and_without_duplicates():
     assert r["CP501"].next == ["Letter 1058", "LT11"]
     assert site.sequences == [[["CP14"], ["CP501"], ["Letter 1058", "LT11"]]]
     assert site.stage_of["LT11"] == (0, 2)
+
+
+def _same_result(fast, pages):
+    site, problems, _memo = fast
+    ref_site, ref_problems = resolve(list(pages), CONFIG)
+    assert site == ref_site
+    assert list(site.pages) == list(ref_site.pages)
+    assert all(a is b for a, b in zip(site.pages.values(), ref_site.pages.values()))
+    assert sorted(problems) == sorted(ref_problems)
+
+
+def test_resolve_again_reuses_the_graph_when_only_text_changed():
+    """The dev server's fast path: a new page object with the same links gets the last graph
+    (the very Relations objects), and the result is what a full resolve gives."""
+    pages = [notice("CP14"), notice("CP501", "follows: [CP14]\n", "See [[CP14]].\n"), guide("levy-guide")]
+    site, problems, memo = resolve_again(pages, CONFIG)
+    edited = [pages[0], notice("CP501", "follows: [CP14]\n", "New words.\n\nSee [[CP14]].\n"), pages[2]]
+    again = resolve_again(edited, CONFIG, memo=memo)
+    assert again[0].relations is site.relations
+    assert again[0].pages["CP501"] is edited[1]
+    _same_result(again, edited)
+
+
+def test_resolve_again_resolves_afresh_when_links_aliases_or_problems_move():
+    pages = [notice("CP14"), notice("CP501", "", "See [[CP14]].\n"), notice("CP503")]
+    _site, _problems, memo = resolve_again(pages, CONFIG)
+    variants = [
+        [pages[0], notice("CP501", "", "See [[CP503]].\n"), pages[2]],              # a body link
+        [pages[0], notice("CP501", "aliases: [CP 14]\n"), pages[2]],                 # a colliding alias
+        [pages[0], notice("CP501", "similar: [CP503]\n"), pages[2]],                 # a relation
+        [pages[0], pages[1]],                                                        # a page gone
+    ]
+    for edited in variants:
+        again = resolve_again(edited, CONFIG, memo=memo)
+        assert again[0].relations is not memo.site.relations
+        _same_result(again, edited)
+    # a problem in the edited file: its line may have moved, so it is found again
+    broken = [pages[0], notice("CP501", "", "See [[CP9999]].\n"), pages[2]]
+    _s, first, memo = resolve_again(broken, CONFIG)
+    moved = [pages[0], notice("CP501", "", "Two\n\nlines. See [[CP9999]].\n"), pages[2]]
+    again = resolve_again(moved, CONFIG, memo=memo)
+    assert [d.line for d in again[1]] == [d.line + 2 for d in first]
+    _same_result(again, moved)
+    # other settings: a config change resolves afresh (here every notice's category is now unknown)
+    other = dataclasses.replace(CONFIG, categories=CONFIG.categories[1:])
+    _s, _p, memo = resolve_again(pages, CONFIG)
+    again = resolve_again(pages, other, memo=memo)
+    assert len(again[1]) == 3 and sorted(again[1]) == sorted(resolve(pages, other)[1])

@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup
 from conftest import PROJECT, make_project
 
 WAIT = 30.0
-"""Upper bound for the server to start or to pick up a change (it polls about every second)."""
+"""Upper bound for the server to start or to pick up a change (it usually takes well under a second)."""
 
 
 def free_port() -> int:
@@ -137,3 +137,123 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path):
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- the watcher, without a server -----------------------------------------------------------------
+
+class _Loop:
+    """Stands in for tornado's IOLoop: records what the watcher schedules."""
+
+    def __init__(self) -> None:
+        self.scheduled: list = []
+
+    def call_later(self, delay, callback) -> None:
+        self.scheduled.append(callback)
+
+
+def _watched(tmp_path: Path):
+    from site_src import serve
+
+    root = tmp_path / "site"
+    (root / "content" / "notices").mkdir(parents=True)
+    (root / "content" / "notices" / "cp14.md").write_text("one\n", encoding="utf-8")
+    (root / "site.toml").write_text("name = 'x'\n", encoding="utf-8")
+    rebuilds: list[int] = []
+    watcher = serve._RebuildingWatcher(lambda: rebuilds.append(1))
+    for name in ("content", "templates", "site.toml"):
+        watcher.watch(str(root / name), watcher.mark)
+    watcher.baseline()
+    return root, watcher, rebuilds
+
+
+def _round(watcher, loop: _Loop) -> tuple:
+    """What livereload's poll does after the watcher scheduled it (or finds without being asked)."""
+    time.sleep(0.05)
+    watcher._read(loop, lambda: None)
+    scheduled = bool(loop.scheduled)
+    loop.scheduled.clear()
+    return scheduled, watcher.examine()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
+def test_the_kernel_tells_the_watcher_of_saves_renames_new_folders_and_nothing_else(tmp_path: Path):
+    root, watcher, rebuilds = _watched(tmp_path)
+    assert watcher._inotify is not None
+    loop = _Loop()
+    notices = root / "content" / "notices"
+
+    (notices / "cp14.md").write_text("two\n", encoding="utf-8")                  # a save
+    assert _round(watcher, loop) == (True, ("__livereload__", None)) and rebuilds == [1]
+    assert _round(watcher, loop) == (False, (None, None)), "nothing more: no second rebuild"
+
+    (notices / ".cp14.md.swx").write_text("x", encoding="utf-8")                 # an editor's swap file
+    (notices / "cp14.md.swp").write_text("x", encoding="utf-8")
+    (root / ".cache").mkdir()                                                    # the build's own files
+    (root / ".cache" / "build.sqlite3").write_text("x", encoding="utf-8")
+    (root / "output").mkdir()
+    assert _round(watcher, loop)[0] is True  # '.cp14.md.swx' is a new file under content/: rebuild
+    (root / ".cache" / "build.sqlite3").write_text("y", encoding="utf-8")
+    (notices / "cp14.md.swp").write_text("y", encoding="utf-8")
+    (root / "output" / "index.html").write_text("y", encoding="utf-8")
+    assert _round(watcher, loop) == (False, (None, None)), "only what a writer edits rebuilds"
+
+    tmp = notices / "cp14.md~new"
+    tmp.write_text("three\n", encoding="utf-8")
+    os.replace(tmp, notices / "cp14.md")                                         # a save by rename
+    assert _round(watcher, loop)[1] == ("__livereload__", None)
+
+    (notices / "state").mkdir()                                                  # a new folder...
+    _round(watcher, loop)
+    (notices / "state" / "ca-1234.md").write_text("new\n", encoding="utf-8")     # ...is watched too
+    assert _round(watcher, loop) == (True, ("__livereload__", None))
+
+    (root / "templates").mkdir()                                                 # made after the start
+    assert _round(watcher, loop)[0] is True
+    (root / "site.toml").write_text("name = 'y'\n", encoding="utf-8")
+    assert _round(watcher, loop)[0] is True
+    assert len(rebuilds) == 7
+
+
+def test_without_inotify_the_watcher_polls(tmp_path: Path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "inotify_simple", None)  # import fails: not Linux, say
+    root, watcher, rebuilds = _watched(tmp_path)
+    assert watcher._inotify is None
+    assert watcher.examine() == (None, None)
+    (root / "content" / "notices" / "cp14.md").write_text("a longer text\n", encoding="utf-8")
+    assert watcher.examine() == ("__livereload__", None) and rebuilds == [1]
+    assert watcher.examine() == (None, None)
+
+
+def test_every_save_reloads_the_browser_even_seconds_apart(server):
+    """The browser's live-reload connection gets a reload for each save, including a second save
+    within livereload's 3 s 'too many refreshes' window, and after the page was rebuilt."""
+    import asyncio
+    import json
+
+    from tornado.websocket import websocket_connect
+
+    root, base, _proc = server
+    wait_for(base + "/", lambda s, b: s == 200, "the home page")
+    page = root / "content" / "notices" / "cp14.md"
+    good = page.read_text(encoding="utf-8")
+
+    async def browser() -> list[float]:
+        ws = await websocket_connect(base.replace("http://", "ws://") + "/livereload")
+        await ws.write_message(json.dumps({"command": "hello", "protocols": [
+            "http://livereload.com/protocols/official-7"]}))
+        assert json.loads(await ws.read_message())["command"] == "hello"
+        await ws.write_message(json.dumps({"command": "info", "url": base + "/notices/cp14/", "plugins": {}}))
+        await asyncio.sleep(0.5)
+        gaps = []
+        for n in range(2):
+            saved = time.monotonic()
+            page.write_text(good + f"\nSave number {n}.\n", encoding="utf-8")
+            message = json.loads(await asyncio.wait_for(ws.read_message(), WAIT))
+            assert message["command"] == "reload" and message["path"] == "*"
+            gaps.append(time.monotonic() - saved)
+            assert f"Save number {n}." in fetch(base + "/notices/cp14/")[1], "reloaded before the rebuild"
+        ws.close()
+        return gaps
+
+    gaps = asyncio.run(browser())
+    assert len(gaps) == 2 and gaps[1] < 3
