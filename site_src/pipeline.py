@@ -472,6 +472,10 @@ def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
     if cache is not None:
         found = cache.check(files_key)
         if found is not None:
+            if memory is not None:  # the server's first build: its first save checks incrementally
+                kept = cache.get("check_memo")
+                memory.check = (files_key, list(found))
+                memory.check_memo = kept if isinstance(kept, CheckMemo) else None
             return found
     memo = memory.check_memo if memory is not None else cache.get("check_memo") if cache is not None else None
     shape = digest(config.base_path, *(f"{p}\0{sources.get(p, '')}" for p in sorted(files)))

@@ -344,6 +344,29 @@ def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path
             assert preview.files == ref.files, step
 
 
+def test_a_preview_started_from_the_disk_cache_checks_its_first_save_like_a_full_build(synthetic, tmp_path):
+    """The server's first build takes the check result from the disk cache; the check memo
+    comes with it, so the first save is checked incrementally and still finds a new problem."""
+    from site_src import serve
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    preview = serve.Preview(root)
+    preview.rebuild()
+    assert preview.memory.check_memo is not None and not preview.failed
+    notices = root / "content" / "notices"
+    failed = []
+    for edit in (lambda: _edit(notices / "cp1010.md", None, "\nSee [the other one](../cp1003/#no-such-part).\n"),
+                 lambda: _edit(notices / "cp1010.md", "#no-such-part", "")):
+        edit()
+        preview.rebuild()
+        ref = plain_build(root, write=False)
+        assert preview.problems == ref.report.sorted() and preview.failed == ref.report.failed()
+        assert preview.failed or preview.files == ref.files  # a failed build keeps the last good site
+        failed.append(preview.failed)
+    assert failed == [True, False]
+
+
 def test_a_body_edit_in_memory_rerenders_only_that_page(synthetic, tmp_path):
     """Other pages read a notice's title, summary and URL, not its body (cache._RecordingPage):
     in memory nothing is loaded, rendered or hashed again but what the edit touched."""
