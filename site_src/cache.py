@@ -463,11 +463,13 @@ class Cache:
         return {path: (base, tokens, pickle.loads(reads))
                 for path, base, tokens, reads in self._query("SELECT path, base, tokens, reads FROM renders")}
 
-    def render_outputs(self, paths: set[str]) -> dict[str, tuple[str, bytes, Any]]:
+    def render_outputs(self, paths: set[str]) -> dict[str, tuple[str, bytes, bytes]]:
+        """Output path -> (base, html, pickled page facts) of the cached renders in `paths`; the
+        facts stay pickled until something needs them (`pipeline.LazyFacts`)."""
         if not paths:
             return {}
         rows = self._query("SELECT path, base, html, facts FROM renders")
-        return {path: (base, html, pickle.loads(facts)) for path, base, html, facts in rows if path in paths}
+        return {path: (base, html, facts) for path, base, html, facts in rows if path in paths}
 
     def put_renders(self, rows: list[tuple[str, str, str, bytes, bytes, bytes]], read_digests: ReadDigests) -> None:
         """(path, base, reads as read_token lines, pickled reads, html, pickled facts) of freshly

@@ -157,9 +157,11 @@ def check_site_incremental(files: dict[str, bytes], sources: dict[str, str], *, 
     output path -> hash of its bytes; `shape`: see `CheckMemo.shape`) and those linking to an id
     of a changed page; the reachability walk runs again only when a changed page links elsewhere
     or stops or starts being a redirect. Same diagnostics, same order as a full check (tested).
+    Pages missing from `facts` are read and added to it; it is only looked up by key, so it may
+    be a mapping that makes each value when first asked (`pipeline.LazyFacts`).
     Returns the diagnostics and the memo for the next call (None without `digests`)."""
     html_paths = sorted(p for p in files if p.endswith(".html"))
-    facts = dict(facts or {})
+    facts = {} if facts is None else facts  # not copied: it may unpickle its values on lookup
     for path in html_paths:
         if path not in facts:
             facts[path] = read_page(files[path])

@@ -486,13 +486,13 @@ def test_publishing_into_the_spare_tree_gives_a_fresh_trees_files_and_folders(sy
     assert kept[0] == 0 and kept[1] > 0 and kept[4] == 0 and kept[5] > 0, kept  # the tampered spare set aside
 
 
-def test_the_preview_reads_again_only_the_files_that_changed(synthetic, tmp_path, monkeypatch):
-    """In memory, a settled file (modified well before it was read) whose size, mtime and inode
-    are unchanged is not read again (pipeline._read_sources); edits and saves by rename are."""
+def _settled_copy(synthetic: Path, tmp_path: Path, monkeypatch) -> tuple[Path, float, list[str]]:
+    """A copy of the synthetic site whose files were all last modified a minute ago, and the list
+    that collects each content file the pipeline reads from now on."""
     import os
     import time
 
-    from site_src import pipeline, serve
+    from site_src import pipeline
 
     root = fresh_copy(synthetic, tmp_path / "site")
     past = time.time() - 60
@@ -501,6 +501,17 @@ def test_the_preview_reads_again_only_the_files_that_changed(synthetic, tmp_path
     read: list[str] = []
     real = pipeline.read_sources
     monkeypatch.setattr(pipeline, "read_sources", lambda r, listing: read.extend(p for p, _ in listing) or real(r, listing))
+    return root, past, read
+
+
+def test_the_preview_reads_again_only_the_files_that_changed(synthetic, tmp_path, monkeypatch):
+    """In memory, a settled file (modified well before it was read) whose size, mtime and inode
+    are unchanged is not read again (pipeline._read_sources); edits and saves by rename are."""
+    import os
+
+    from site_src import serve
+
+    root, _past, read = _settled_copy(synthetic, tmp_path, monkeypatch)
     preview = serve.Preview(root)
     preview.rebuild()
     notices = root / "content" / "notices"
@@ -516,6 +527,42 @@ def test_the_preview_reads_again_only_the_files_that_changed(synthetic, tmp_path
         preview.rebuild()
         assert sorted(Path(p).name for p in read) == expected
         assert preview.files == plain_build(root, write=False).files
+
+
+def test_a_build_reads_again_only_the_files_that_changed(synthetic, tmp_path, monkeypatch):
+    """Through the cache too (the CLI): settled files with the same size, mtime and inode as at
+    the last read are not read again; an edit, a save by rename, a new file are, and a file whose
+    parse went missing from the cache is read after all. Output: a plain build's, every time."""
+    import os
+    import sqlite3
+
+    root, past, read = _settled_copy(synthetic, tmp_path, monkeypatch)
+    fast_build(root)
+    notices = root / "content" / "notices"
+
+    def forget_parse() -> None:
+        with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+            db.execute("DELETE FROM loads WHERE path = 'content/notices/cp1030.md'")
+
+    def edit_settled(name: str, stamp: float) -> None:
+        _edit(notices / name, None, "\nOne more paragraph.\n")
+        os.utime(notices / name, (stamp, stamp))
+
+    steps = [
+        (lambda: None, []),
+        (lambda: edit_settled("cp1010.md", past + 1), ["cp1010.md"]),
+        (lambda: shutil.copy(notices / "cp1010.md", notices / "cp1010b.md") and os.utime(notices / "cp1010b.md", (past, past)),
+         ["cp1010b.md"]),
+        (lambda: (notices / "cp1010b.md").unlink() or forget_parse(), ["cp1030.md"]),
+        (lambda: _edit(notices / "cp1020.md", None, "\nJust saved.\n"), ["cp1020.md"]),
+        (lambda: None, ["cp1020.md"]),  # it was not settled when read: read again
+    ]
+    for step, expected in steps:
+        read.clear()
+        step()
+        after = fast_build(root, write=False)
+        assert sorted(Path(p).name for p in read) == expected
+        same(plain_build(root, write=False), after)
 
 
 def _die_on_seven(i: int) -> int:
