@@ -322,22 +322,27 @@ class RecordingSite:
             self.attr_memo[(source, attr)] = out
         return out
 
-    def changed_reads(self, last: "ReadDigests") -> set[str]:
+    def changed_reads(self, last: "ReadDigests", graph: str = "") -> set[str]:
         """The tokens (`read_token`) of the reads in `last` that hash differently in this site,
         and `last` brought up to date. A page's attributes are a function of its file's bytes, so
-        the reads of a page whose file hash is unchanged are not hashed again."""
+        the reads of a page whose file hash is unchanged are not hashed again; nor are reads of
+        the graph when it has the same token (`graph`, see `resolve.Graph`) as `last`'s site."""
         changed: set[str] = set()
         now = self.page_digests
+        same_graph = bool(graph) and last.graph == graph
         for token, (name, key, old) in last.reads.items():
             if name == "page":
                 source = last.page_sources.get(key[0])
                 if source is not None and source == now.get(key[0]):
                     continue
+            elif same_graph and name in GRAPH_FIELDS:
+                continue
             new = self.read_digest(name, key)
             if new != old:
                 changed.add(token)
                 last.reads[token] = (name, key, new)
         last.page_sources = dict(now)
+        last.graph = graph
         return changed
 
     def remember_tokens(self, last: "ReadDigests", tokens: str, reads: bytes, used: set[str]) -> None:
@@ -372,6 +377,13 @@ class ReadDigests:
     """read_token -> (field, key, hash of what it read)."""
     page_sources: dict[str, str] = dataclasses.field(default_factory=dict)
     """Page key -> hash of its file, as in that site."""
+    graph: str = ""
+    """The token of that site's graph (`resolve.Graph`; '' when not known)."""
+
+
+GRAPH_FIELDS = frozenset({"index", "relations", "sequences", "stage_of", "pages_keys"})
+"""The reads `resolve.Graph` stands for: the site's fields but its pages, and the order of its
+page keys (which the graph's `order` holds)."""
 
 
 def state_digest(obj: Any, skip: tuple[str, ...]) -> str | None:

@@ -15,6 +15,7 @@ Speed comes from three things that never change the output (tests/test_fast_path
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import pickle
@@ -32,7 +33,7 @@ from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
 from .model import Page, Site, fold
 from .parallel import map_items, release_memory
 from .render import Renderer, TemplateProblem, make_env, output_path, render_site
-from .resolve import resolve, resolve_again
+from .resolve import ResolveMemo, resolve, resolve_again
 from .write import SpareTree, publish, spare_path
 from . import search
 
@@ -128,15 +129,12 @@ def _build(opts: BuildOptions) -> BuildResult:
         lap("load")
         if config is None:
             return result
-        if memory is not None:
-            site, problems, memory.resolved = resolve_again(pages, config, frozenset(unavailable), memory.resolved)
-        else:
-            site, problems = resolve(pages, config, frozenset(unavailable))
+        site, problems, graph = _resolve(pages, page_digests, config, frozenset(unavailable), cache, memory)
         report.extend(problems)
         result.site, result.config = site, config
         lap("resolve")
         content_ok = not report.errors
-        stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory)
+        stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory, graph)
         catalogue = _catalogue_memo(cache, memory)
         files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
                                                render_pages=stage.render_pages,
@@ -283,6 +281,35 @@ def _load(root: Path, sources: list[SourceFile], keys: list[str], cache: Cache |
     return pages, unavailable, page_digests
 
 
+# -- resolve ---------------------------------------------------------------------------------------
+
+def _resolve(pages: list[Page], page_digests: dict[int, str], config: SiteConfig, unavailable: frozenset[str],
+             cache: Cache | None, memory: BuildMemory | None) -> tuple[Site, list[Diagnostic], str]:
+    """The resolved site, its problems and its graph's token ('' without memory or cache): the
+    last resolve is reused when no page's links changed (`resolve.resolve_again`), kept in memory
+    or in the cache (its graph stored apart, and again only when it changed)."""
+    if memory is None and cache is None:
+        return (*resolve(pages, config, unavailable), "")
+    memo = memory.resolved if memory is not None else _cached_resolve(cache)
+    site, problems, new = resolve_again(pages, [page_digests[id(p)] for p in pages], config, unavailable, memo)
+    if memory is not None:
+        memory.resolved = new
+    else:
+        if memo is None or memo.graph.token != new.graph.token:
+            cache.put("resolve_graph", new.graph)
+        cache.put("resolve", dataclasses.replace(new, graph=new.graph.token))
+    return site, problems, new.graph.token
+
+
+def _cached_resolve(cache: Cache) -> ResolveMemo | None:
+    memo, graph = cache.get("resolve"), None
+    if isinstance(memo, ResolveMemo) and isinstance(memo.graph, str):
+        graph = cache.get("resolve_graph")
+    if graph is None or getattr(graph, "token", None) != memo.graph:
+        return None
+    return dataclasses.replace(memo, graph=graph)
+
+
 # -- render ----------------------------------------------------------------------------------------
 
 class _RenderStage:
@@ -290,7 +317,7 @@ class _RenderStage:
     changed, else afresh (in the pool), recording what each render reads for next time."""
 
     def __init__(self, site: Site, digests_by_id: dict[int, str], generation: str, cache: Cache | None,
-                 stats: dict, min_items, memory: BuildMemory | None = None):
+                 stats: dict, min_items, memory: BuildMemory | None = None, graph: str = ""):
         self.by_id = digests_by_id
         self.recorder = RecordingSite(site, {k: digests_by_id[id(p)] for k, p in site.pages.items()
                                              if id(p) in digests_by_id})
@@ -307,6 +334,8 @@ class _RenderStage:
         self.used_reads: set[str] = set()
         """The tokens of the reads some kept or fresh render made: the digests kept for next time."""
         self.own_seen: dict[int, tuple] = {}
+        self.graph = graph
+        """The resolved graph's token (`resolve.Graph`): same token, same graph."""
 
     def own_digest(self, page: Page) -> str:
         """The hash of a page: of its file's bytes for a loaded page, else of the page itself (in
@@ -400,8 +429,9 @@ class _RenderStage:
         found = self.cache.get("read_digests") if self.cache is not None else None
         self.last_reads = found if isinstance(found, ReadDigests) else ReadDigests()
         if base is None:
+            self.last_reads.graph = ""  # these digests are not all of one site any more
             return set()
-        changed = self.recorder.changed_reads(self.last_reads)
+        changed = self.recorder.changed_reads(self.last_reads, self.graph)
         known = self.last_reads.reads.keys()
         hits = set()
         for i, path in enumerate(paths):
@@ -535,18 +565,25 @@ def _read_text(path: Path) -> str | None:
 # -- write ---------------------------------------------------------------------------------------
 
 def _output_state(out_dir: Path) -> dict[str, tuple[int, int, int]] | None:
-    """(size, mtime_ns, inode) of every file under `out_dir`; None if it is not a plain folder."""
+    """(size, mtime_ns, inode) of every file under `out_dir`; None if it is not a plain folder.
+    One `os.scandir` pass (folders told apart by the entry's own type, one lstat per file)."""
     if not out_dir.is_dir() or out_dir.is_symlink():
         return None
     state: dict[str, tuple[int, int, int]] = {}
-    base = len(str(out_dir)) + 1
-    for dirpath, dirs, names in os.walk(out_dir):
-        if not dirs and not names and dirpath != str(out_dir):
+    todo = [(os.fspath(out_dir), "")]
+    while todo:
+        folder, prefix = todo.pop()
+        empty = True
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                empty = False
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, prefix + entry.name + "/"))
+                else:
+                    st = entry.stat(follow_symlinks=False)
+                    state[prefix + entry.name] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if empty and prefix:
             return None  # a build never leaves an empty folder
-        for name in names:
-            full = os.path.join(dirpath, name)
-            st = os.lstat(full)
-            state[full[base:]] = (st.st_size, st.st_mtime_ns, st.st_ino)
     return state
 
 

@@ -7,6 +7,8 @@ linear in pages + references, so it stays fast at thousands of notices.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -166,15 +168,32 @@ def resolve(pages: list[Page], config: SiteConfig, unavailable: frozenset[str] =
 
 
 @dataclass
-class ResolveMemo:
-    """One resolve's inputs and result, kept by a long-running process (the dev server) for
-    `resolve_again`."""
+class Graph:
+    """What `resolve` makes besides the pages and problems. `token` names its content: graphs with
+    the same token are equal (it hashes everything they are made from)."""
 
-    pages: list[Page]
+    token: str
+    order: list[int]
+    """`site.pages` in site order, as positions in the page list."""
+    index: dict[str, str]
+    relations: dict[str, Relations]
+    sequences: list[list[list[str]]]
+    stage_of: dict[str, tuple[int, int]]
+
+
+@dataclass
+class ResolveMemo:
+    """One resolve's result and what it was made from, for `resolve_again`: kept in memory by the
+    dev server and in the cache by the CLI, so it holds no pages, only hashes of them."""
+
     config: SiteConfig
     unavailable: frozenset[str]
-    site: Site
+    keys: list[str]
+    """Each page's identity, in page-list order: the hash of its file (same hash, same page)."""
+    inputs: list[str]
+    """The hash of each page's `graph_inputs`."""
     problems: list[Diagnostic]
+    graph: Graph
 
 
 def graph_inputs(page: Page) -> tuple:
@@ -185,28 +204,45 @@ def graph_inputs(page: Page) -> tuple:
     return page.kind, page.key, page.path, tuple(page.aliases), page.category, refs
 
 
-def resolve_again(pages: list[Page], config: SiteConfig, unavailable: frozenset[str] = frozenset(),
+def _inputs_digest(page: Page) -> str:
+    return hashlib.blake2b(repr(graph_inputs(page)).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _graph_token(config: SiteConfig, unavailable: frozenset[str], inputs: list[str]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(pickle.dumps((config, sorted(unavailable)), pickle.HIGHEST_PROTOCOL))
+    h.update("\n".join(inputs).encode("ascii"))
+    return h.hexdigest()
+
+
+def resolve_again(pages: list[Page], keys: list[str], config: SiteConfig, unavailable: frozenset[str] = frozenset(),
                   memo: ResolveMemo | None = None) -> tuple[Site, list[Diagnostic], ResolveMemo]:
     """`resolve`, reusing the last result when only what pages show changed, not how they link.
 
-    A save in the dev server usually edits the text of one page: rebuilding the index and graph
-    of thousands of pages for it costs ~0.2 s. When the page list matches the last one position
-    by position, every page that is not the very same object has the same `graph_inputs`, the
-    config and the unavailable pages are the same, and no problem of the last resolve was in a
-    changed file (its line may have moved), the result is the last one with the new page objects:
-    exactly what `resolve` would return (tests/test_resolve.py)."""
+    A save usually edits the text of one page: building the index and graph of thousands of
+    pages again for it costs ~0.15 s. When the page list matches the last one position by
+    position, every page whose file changed (`keys`) has the same `graph_inputs`, the config and
+    the unavailable pages are the same, and no problem of the last resolve was in a changed file
+    (its line may have moved), the result is the last one with the new page objects: exactly
+    what `resolve` would return (tests/test_resolve.py)."""
     if (memo is not None and memo.config == config and memo.unavailable == unavailable
-            and len(memo.pages) == len(pages)):
-        pairs = [(old, new) for old, new in zip(memo.pages, pages) if old is not new]
-        paths = {new.path for _, new in pairs}
-        if (all(graph_inputs(old) == graph_inputs(new) for old, new in pairs)
-                and not any(d.path in paths for d in memo.problems)):
-            last, swapped = memo.site, {id(old): new for old, new in pairs}
-            site = Site({k: swapped.get(id(p), p) for k, p in last.pages.items()}, last.index, last.relations,
-                        last.sequences, last.stage_of)
-            return site, list(memo.problems), ResolveMemo(list(pages), config, unavailable, site, memo.problems)
+            and len(memo.keys) == len(pages)):
+        changed = [i for i, key in enumerate(keys) if key != memo.keys[i]]
+        inputs = list(memo.inputs)
+        for i in changed:
+            inputs[i] = _inputs_digest(pages[i])
+        paths = {pages[i].path for i in changed}
+        if inputs == memo.inputs and not any(d.path in paths for d in memo.problems):
+            g = memo.graph
+            site = Site({pages[i].key: pages[i] for i in g.order}, g.index, g.relations, g.sequences, g.stage_of)
+            return site, list(memo.problems), ResolveMemo(config, unavailable, list(keys), inputs,
+                                                           memo.problems, g)
     site, problems = resolve(pages, config, unavailable)
-    return site, problems, ResolveMemo(list(pages), config, unavailable, site, list(problems))
+    inputs = [_inputs_digest(page) for page in pages]
+    position = {id(page): i for i, page in enumerate(pages)}
+    graph = Graph(_graph_token(config, unavailable, inputs), [position[id(p)] for p in site.pages.values()],
+                  site.index, site.relations, site.sequences, site.stage_of)
+    return site, problems, ResolveMemo(config, unavailable, list(keys), inputs, list(problems), graph)
 
 
 def find_cycles(follows: dict[str, list[str]], order: dict[str, int]) -> list[list[str]]:

@@ -303,6 +303,7 @@ def test_the_holiday_table_comes_from_the_cache_once_computed(synthetic, tmp_pat
 
 def _edit(path: Path, old: str | None, new: str) -> None:
     text = path.read_text(encoding="utf-8")
+    assert old is None or old in text, f"{old!r} is not in {path.name}: the edit would do nothing"
     path.write_text(text + new if old is None else text.replace(old, new, 1), encoding="utf-8")
 
 
@@ -429,6 +430,38 @@ def test_a_title_changed_and_changed_back_reaches_every_page_each_time(synthetic
     after = fast_build(root)
     assert after.stats["render_cached"] * 10 < after.stats["rendered"], after.stats  # but pages that read nothing
     same(plain_build(root, write=False), after)
+
+
+def test_link_edits_through_the_disk_cache_give_a_full_builds_bytes(synthetic, tmp_path):
+    """The cached resolve (`resolve.resolve_again` through `pipeline._resolve`) is reused while no
+    link changes and its graph's token lets the read digests skip the graph's reads; a link
+    added, removed (back to an earlier graph), an alias, a `follows`, and a lost graph entry in
+    the cache each give a full build's bytes and problems."""
+    import sqlite3
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    notices = root / "content" / "notices"
+    text = (notices / "cp1010.md").read_text(encoding="utf-8")
+
+    def lose_graph() -> None:
+        with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+            db.execute("DELETE FROM kv WHERE k = 'resolve_graph'")
+
+    steps = [
+        lambda: _edit(notices / "cp1010.md", None, "\nA new paragraph.\n"),               # text only
+        lambda: _edit(notices / "cp1010.md", None, "\nSee [[CP1003]] too.\n"),            # a new link
+        lambda: _edit(notices / "cp1010.md", "\nSee [[CP1003]] too.\n", "\n"),             # gone again
+        lambda: _edit(notices / "cp1010.md", "aliases: []", "aliases: [CP 1010 Z]"),       # an alias
+        lambda: _edit(notices / "cp1010.md", "follows: [CP1009]", "follows: [CP1008]"),     # the sequence
+        lambda: lose_graph() or (notices / "cp1010.md").write_text(text, encoding="utf-8"),
+        lambda: _edit(notices / "cp1011.md", None, "\nMore text.\n"),
+    ]
+    for step, edit in enumerate(steps):
+        edit()
+        after = fast_build(root)
+        same(plain_build(root, write=False), after)
+        assert tree_bytes(root / "output") == after.files, step
 
 
 def test_the_publish_record_is_what_a_walk_of_output_reads(synthetic, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import lru_cache
-from pathlib import Path
 
 import yaml
 from hypothesis import HealthCheck, given, settings

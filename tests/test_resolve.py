@@ -120,9 +120,16 @@ def test_graph_groups_are_complete_symmetric_and_without_duplicates():
     assert site.stage_of["LT11"] == (0, 2)
 
 
-def _same_result(fast, pages):
+def _again(pages, memo=None, config=CONFIG):
+    """`resolve_again` as the pipeline calls it: each page known by the hash of its file."""
+    from site_src.cache import pickled_digest
+
+    return resolve_again(pages, [pickled_digest(p) for p in pages], config, memo=memo)
+
+
+def _same_result(fast, pages, config=CONFIG):
     site, problems, _memo = fast
-    ref_site, ref_problems = resolve(list(pages), CONFIG)
+    ref_site, ref_problems = resolve(list(pages), config)
     assert site == ref_site
     assert list(site.pages) == list(ref_site.pages)
     assert all(a is b for a, b in zip(site.pages.values(), ref_site.pages.values()))
@@ -130,20 +137,20 @@ def _same_result(fast, pages):
 
 
 def test_resolve_again_reuses_the_graph_when_only_text_changed():
-    """The dev server's fast path: a new page object with the same links gets the last graph
-    (the very Relations objects), and the result is what a full resolve gives."""
+    """The fast path: a changed page with the same links gets the last graph (the very Relations
+    objects, the same token), and the result is what a full resolve gives."""
     pages = [notice("CP14"), notice("CP501", "follows: [CP14]\n", "See [[CP14]].\n"), guide("levy-guide")]
-    site, problems, memo = resolve_again(pages, CONFIG)
+    site, problems, memo = _again(pages)
     edited = [pages[0], notice("CP501", "follows: [CP14]\n", "New words.\n\nSee [[CP14]].\n"), pages[2]]
-    again = resolve_again(edited, CONFIG, memo=memo)
-    assert again[0].relations is site.relations
+    again = _again(edited, memo)
+    assert again[0].relations is site.relations and again[2].graph.token == memo.graph.token
     assert again[0].pages["CP501"] is edited[1]
     _same_result(again, edited)
 
 
 def test_resolve_again_resolves_afresh_when_links_aliases_or_problems_move():
     pages = [notice("CP14"), notice("CP501", "", "See [[CP14]].\n"), notice("CP503")]
-    _site, _problems, memo = resolve_again(pages, CONFIG)
+    _site, _problems, memo = _again(pages)
     variants = [
         [pages[0], notice("CP501", "", "See [[CP503]].\n"), pages[2]],              # a body link
         [pages[0], notice("CP501", "aliases: [CP 14]\n"), pages[2]],                 # a colliding alias
@@ -151,18 +158,19 @@ def test_resolve_again_resolves_afresh_when_links_aliases_or_problems_move():
         [pages[0], pages[1]],                                                        # a page gone
     ]
     for edited in variants:
-        again = resolve_again(edited, CONFIG, memo=memo)
-        assert again[0].relations is not memo.site.relations
+        again = _again(edited, memo)
+        assert again[0].relations is not memo.graph.relations and again[2].graph.token != memo.graph.token
         _same_result(again, edited)
     # a problem in the edited file: its line may have moved, so it is found again
     broken = [pages[0], notice("CP501", "", "See [[CP9999]].\n"), pages[2]]
-    _s, first, memo = resolve_again(broken, CONFIG)
+    _s, first, memo = _again(broken)
     moved = [pages[0], notice("CP501", "", "Two\n\nlines. See [[CP9999]].\n"), pages[2]]
-    again = resolve_again(moved, CONFIG, memo=memo)
+    again = _again(moved, memo)
     assert [d.line for d in again[1]] == [d.line + 2 for d in first]
     _same_result(again, moved)
     # other settings: a config change resolves afresh (here every notice's category is now unknown)
     other = dataclasses.replace(CONFIG, categories=CONFIG.categories[1:])
-    _s, _p, memo = resolve_again(pages, CONFIG)
-    again = resolve_again(pages, other, memo=memo)
-    assert len(again[1]) == 3 and sorted(again[1]) == sorted(resolve(pages, other)[1])
+    _s, _p, memo = _again(pages)
+    again = _again(pages, memo, other)
+    assert len(again[1]) == 3
+    _same_result(again, pages, other)
