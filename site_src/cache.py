@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from . import __version__
 
-SCHEMA = 2
+SCHEMA = 3
 
 
 def digest(*parts: bytes | str) -> str:
@@ -409,7 +409,7 @@ _TABLES = """
     CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
     CREATE TABLE IF NOT EXISTS loads (path TEXT PRIMARY KEY, key TEXT, blob BLOB);
     CREATE TABLE IF NOT EXISTS renders (path TEXT PRIMARY KEY, base TEXT, tokens TEXT, reads BLOB, html BLOB,
-                                        facts BLOB);
+                                        facts BLOB, digest TEXT);
     CREATE TABLE IF NOT EXISTS checks (key TEXT PRIMARY KEY, blob BLOB);
     CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, blob BLOB);
 """
@@ -475,20 +475,21 @@ class Cache:
         return {path: (base, tokens, pickle.loads(reads))
                 for path, base, tokens, reads in self._query("SELECT path, base, tokens, reads FROM renders")}
 
-    def render_outputs(self, paths: set[str]) -> dict[str, tuple[str, bytes, bytes]]:
-        """Output path -> (base, html, pickled page facts) of the cached renders in `paths`; the
-        facts stay pickled until something needs them (`pipeline.LazyFacts`)."""
+    def render_outputs(self, paths: set[str]) -> dict[str, tuple[str, bytes, bytes, str]]:
+        """Output path -> (base, html, pickled page facts, hash of the html) of the cached renders
+        in `paths`; the facts stay pickled until something needs them (`pipeline.LazyFacts`)."""
         if not paths:
             return {}
-        rows = self._query("SELECT path, base, html, facts FROM renders")
-        return {path: (base, html, facts) for path, base, html, facts in rows if path in paths}
+        rows = self._query("SELECT path, base, html, facts, digest FROM renders")
+        return {path: (base, html, facts, d) for path, base, html, facts, d in rows if path in paths}
 
-    def put_renders(self, rows: list[tuple[str, str, str, bytes, bytes, bytes]], read_digests: ReadDigests) -> None:
-        """(path, base, reads as read_token lines, pickled reads, html, pickled facts) of freshly
-        rendered pages, and the digests of every read in this build's site, in one transaction: a
-        render is only ever tested against the digests of the site it was made in or of a later
-        build that found it still right."""
-        self._write("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?)", rows,
+    def put_renders(self, rows: list[tuple[str, str, str, bytes, bytes, bytes, str]],
+                    read_digests: ReadDigests) -> None:
+        """(path, base, reads as read_token lines, pickled reads, html, pickled facts, hash of the
+        html) of freshly rendered pages, and the digests of every read in this build's site, in one
+        transaction: a render is only ever tested against the digests of the site it was made in or
+        of a later build that found it still right."""
+        self._write("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
                     ("INSERT OR REPLACE INTO kv VALUES (?, ?)",
                      ("read_digests", pickle.dumps(read_digests, pickle.HIGHEST_PROTOCOL))))
 

@@ -133,6 +133,9 @@ class PageCheck:
     """The generated HTML files it links to (for the reachability walk), one per line."""
     fragment_targets: str
     """The files it links to with a #fragment (their ids matter to it), one per line."""
+    others: str
+    """The other files its links point to (assets, data, missing pages), one per line: whether
+    they exist matters to it."""
     redirect: bool
     diagnostics: list[Diagnostic]
 
@@ -142,10 +145,21 @@ class CheckMemo:
     """What a site check leaves for the next one (`check_site_incremental`)."""
 
     shape: str
-    """Hash of the base path, every output path and every page's source: a change to any of them
-    changes which links resolve and what each problem says, so the next check starts over."""
+    """`shape_of` the site: a change to it (a page added or gone, a new source, another base path)
+    changes what many problems say, so the next check starts over."""
     pages: dict[str, PageCheck]
     warnings: list[Diagnostic]
+    others: frozenset[str] = frozenset()
+    """The output files that are not pages: one added or gone is checked again only by the pages
+    linking to it (a title edit renames the lookup data, which no page links to)."""
+
+
+def shape_of(files: dict[str, bytes], sources: dict[str, str], base_path: str) -> str:
+    """Hash of the base path, every page's output path and its source (see `CheckMemo.shape`)."""
+    h = hashlib.blake2b(base_path.encode("utf-8", "surrogatepass"), digest_size=16)
+    for path in sorted(p for p in files if p.endswith(".html")):
+        h.update(f"\0{path}\0{sources.get(path, '')}".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
 
 
 def check_site_incremental(files: dict[str, bytes], sources: dict[str, str], *, base_path: str = "/",
@@ -165,8 +179,12 @@ def check_site_incremental(files: dict[str, bytes], sources: dict[str, str], *, 
     for path in html_paths:
         if path not in facts:
             facts[path] = read_page(files[path])
+    others = frozenset(p for p in files if not p.endswith(".html"))
     reuse = memo is not None and digests is not None and memo.shape == shape and memo.pages.keys() == set(html_paths)
     changed = [p for p in html_paths if memo.pages[p].digest != digests[p]] if reuse else html_paths
+    if reuse and others != memo.others:
+        moved_files = others ^ memo.others
+        changed = [p for p in html_paths if p in changed or not moved_files.isdisjoint(memo.pages[p].others.split("\n"))]
     if reuse:
         moved_ids = {p for p in changed if memo.pages[p].ids != _ids_digest(facts[p])}
         if moved_ids:
@@ -181,7 +199,7 @@ def check_site_incremental(files: dict[str, bytes], sources: dict[str, str], *, 
                             for p in changed)
     warnings = _unreachable(html_paths, pages, sources) if walk else memo.warnings
     out = [d for path in html_paths for d in pages[path].diagnostics] + warnings
-    return out, (CheckMemo(shape, pages, warnings) if digests is not None else None)
+    return out, (CheckMemo(shape, pages, warnings, others) if digests is not None else None)
 
 
 def _resolved_links(paths: list[str], facts: dict[str, PageFacts], base_path: str,
@@ -212,7 +230,10 @@ def _page_check(path: str, files: dict[str, bytes], sources: dict[str, str], fac
         out.append(_diagnostic(sources, path, line, message, ERROR, "html-structure"))
     targets: dict[str, None] = {}
     fragment_targets: dict[str, None] = {}
+    others: dict[str, None] = {}
     for url, line, target, frag in resolved:
+        if target not in facts:
+            others[target] = None
         if target not in files:
             out.append(_diagnostic(sources, path, line, f"link '{url}' points to a file that is not generated",
                                    ERROR, "link-broken"))
@@ -225,7 +246,7 @@ def _page_check(path: str, files: dict[str, bytes], sources: dict[str, str], fac
                 out.append(_diagnostic(sources, path, line, f"link '{url}' points to '#{frag}', which is not an id "
                                                             f"on {target}", ERROR, "link-fragment"))
     return PageCheck(digest, _ids_digest(facts[path]), "\n".join(targets), "\n".join(fragment_targets),
-                     _is_redirect(files[path]), out)
+                     "\n".join(others), _is_redirect(files[path]), out)
 
 
 def _ids_digest(facts: PageFacts) -> str:

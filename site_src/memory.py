@@ -32,6 +32,8 @@ class RenderMemo:
     """The (field, key) site-graph lookups the render made."""
     html: bytes
     facts: Any
+    digest: str
+    """The hash of `html` (the page as rendered, before the late assets' names are filled in)."""
 
 
 @dataclass
@@ -49,8 +51,6 @@ class BuildMemory:
     reads: dict[str, set] = field(default_factory=dict)
     """Every read some entry of `renders` made, by field (for "page": page key -> attributes);
     it may hold more than that (reads of pages since re-rendered), never less."""
-    file_digests: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-    """Output path -> (the bytes object hashed, its hash): unchanged renders are the same object."""
     links: dict[str, tuple[Any, str, list]] = field(default_factory=dict)
     """Output path -> (page facts object, base path, its links resolved by the cross-page check)."""
     check: tuple[str, list] | None = None

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import deadlines, markdown, page_facts, source_lines
 from .cache import Cache, ReadDigests, RecordingSite, digest, read_token, unwrap, generator_version, pickled_digest, state_digest, tree_digest
-from .check import CheckMemo, check_site_incremental
+from .check import CheckMemo, check_site_incremental, shape_of
 from .config import SiteConfig, load_config
 from .diagnostics import Diagnostic, Report
 from .load import SourceFile, discover, load_page, read_sources
@@ -152,12 +152,12 @@ def _build(opts: BuildOptions) -> BuildResult:
         stage.renderer, stage.pages, catalogue = None, [], None  # the Jinja2 environment, its caches
         release_memory()
         lap("render")
-        file_digests = _file_digests(files, memory)
+        file_digests, check_digests = _file_digests(files, stage.html_digests, stage.swaps)
         files_key = digest(generation, config.base_path,
-                           *(f"{p}\0{sources.get(p, '')}\0{file_digests[p]}" for p in sorted(files)))
+                           *(f"{p}\0{sources.get(p, '')}\0{check_digests[p]}" for p in sorted(files)))
         if content_ok and not problems:
             report.extend(source_lines.locate(_check(files, sources, config, stage.facts, files_key, cache, memory,
-                                                     file_digests),
+                                                     check_digests),
                                               sources, files, lambda src: _read_text(root / src)))
             lap("check")
         if opts.write and not report.failed(opts.strict):
@@ -336,6 +336,9 @@ class _RenderStage:
         self.own_seen: dict[int, tuple] = {}
         self.graph = graph
         """The resolved graph's token (`resolve.Graph`): same token, same graph."""
+        self.html_digests: dict[str, str] = {}
+        """Output path -> hash of the page as rendered (before `render.LATE_ASSETS` are filled in)."""
+        self.swaps: list[tuple[bytes, bytes]] = []
 
     def own_digest(self, page: Page) -> str:
         """The hash of a page: of its file's bytes for a loaded page, else of the page itself (in
@@ -365,14 +368,15 @@ class _RenderStage:
         finally:
             reads = self.recorder.stop()
         if not isinstance(html, bytes):
-            return html, "", b"", None
+            return html, "", b"", None, ""
         return (html, "\n".join(read_token(n, k) for n, k in reads), _pickled(reads),
-                _pickled(page_facts.read_page(html)))
+                _pickled(page_facts.read_page(html)), digest(html))
 
     def render_pages(self, renderer: Renderer, pages: list[Page]) -> list[bytes | Diagnostic]:
         pages = [unwrap(p) for p in pages]  # the site view hands out recording proxies
         self.renderer, self.pages = renderer, pages
-        state = state_digest(renderer, skip=("site", "env", "template_dir"))
+        state = state_digest(renderer, skip=("site", "env", "template_dir", "late_swaps"))
+        self.swaps = renderer.late_swaps
         paths = [output_path(p) for p in pages]
         # what a render starts from: the renderer's state and the page (the cache and the memory
         # hold one generation each, so it need not be part of this; joined, not hashed: ~0.1 s)
@@ -383,9 +387,10 @@ class _RenderStage:
             cached = self._memory_hits(paths, base)
         else:
             old = self.cache.render_keys(with_reads=memory is not None) if self.cache is not None and base else {}
-            cached = self.cache.render_outputs(self._disk_hits(paths, base, old)) if self.cache is not None else {}
-            if memory is not None:  # the server keeps facts as objects (its links memo goes by identity)
-                cached = {p: (key, html, pickle.loads(facts), old[p][2]) for p, (key, html, facts) in cached.items()}
+            found = self.cache.render_outputs(self._disk_hits(paths, base, old)) if self.cache is not None else {}
+            # the server keeps facts as objects (its links memo goes by identity)
+            cached = {p: (html, pickle.loads(facts) if memory is not None else facts, d, old[p][2])
+                      for p, (_base, html, facts, d) in found.items()}
         todo = [i for i, path in enumerate(paths) if path not in cached]
         kwargs = {} if self.min_items is None else {"min_items": self.min_items}
         fresh = dict(zip(todo, map_items(self._render_one, todo, **kwargs)))
@@ -395,21 +400,23 @@ class _RenderStage:
         remembered: dict[str, RenderMemo] = {}
         for i, path in enumerate(paths):
             if i in fresh:
-                html, tokens, reads, facts = fresh.pop(i)
+                html, tokens, reads, facts, html_digest = fresh.pop(i)
                 if isinstance(html, bytes) and base is not None:
                     if self.cache is not None:
-                        rows.append((path, base[i], tokens, reads, html, facts))
+                        rows.append((path, base[i], tokens, reads, html, facts, html_digest))
                         self.recorder.remember_tokens(self.last_reads, tokens, reads, self.used_reads)
                     if memory is not None:
                         facts = pickle.loads(facts)
-                        remembered[path] = RenderMemo(base[i], pickle.loads(reads), html, facts)
+                        remembered[path] = RenderMemo(base[i], pickle.loads(reads), html, facts, html_digest)
             else:
-                _key, html, facts, *rest = cached[path]
+                html, facts, html_digest, reads = cached[path]
                 if memory is not None and base is not None:
-                    remembered[path] = RenderMemo(base[i], rest[0], html, facts)
+                    remembered[path] = RenderMemo(base[i], reads, html, facts, html_digest)
             out.append(html)
             if facts is not None:
                 self.facts[path] = facts
+            if html_digest:
+                self.html_digests[path] = html_digest
         if self.cache is not None:
             self.last_reads.reads = {t: v for t, v in self.last_reads.reads.items() if t in self.used_reads}
             self.cache.put_renders(rows, self.last_reads)
@@ -454,7 +461,7 @@ class _RenderStage:
         for i, path in enumerate(paths):
             m = memory.renders.get(path)
             if m is not None and m.base == base[i] and changed.isdisjoint(m.reads):
-                hits[path] = ("", m.html, m.facts, m.reads)
+                hits[path] = (m.html, m.facts, m.digest, m.reads)
         return hits
 
 
@@ -490,18 +497,24 @@ def _remember_catalogue(cache: Cache | None, memory: BuildMemory | None, memo: d
         cache.put("catalogue", memo)
 
 
-def _file_digests(files: dict[str, bytes], memory: BuildMemory | None) -> dict[str, str]:
-    """The hash of every output file; in memory, a file that is the very bytes object hashed last
-    time (a page taken from memory) is not hashed again."""
-    if memory is None:
-        return {p: digest(files[p]) for p in files}
-    old, new, out = memory.file_digests, {}, {}
-    for p, data in files.items():
-        seen = old.get(p)
-        d = seen[1] if seen is not None and seen[0] is data else digest(data)
-        new[p], out[p] = (data, d), d
-    memory.file_digests = new
-    return out
+def _file_digests(files: dict[str, bytes], html_digests: dict[str, str],
+                  swaps: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], dict[str, str]]:
+    """A hash of every output file, for the publish (same hash, same bytes), and one for the
+    check (same hash, same check result). A rendered page's are made from the hash of its HTML
+    as rendered, kept with the render (hashing ~6000 pages' bytes again costs ~0.12 s): its
+    bytes are that HTML with the late assets' names filled in (`render._fill_late`), so the
+    publish hash adds the names; the check reads the page as rendered (its facts are read
+    before the fill, which only touches a data attribute), so a new lookup-data name, which
+    every page carries, does not make every page look changed to it."""
+    fill = "\0".join(f"{a.decode()}\0{b.decode()}" for a, b in swaps)
+    publish, check = {}, {}
+    for path, data in files.items():
+        rendered = html_digests.get(path)
+        if rendered is None:
+            publish[path] = check[path] = digest(data)
+        else:
+            publish[path], check[path] = digest(rendered, fill), rendered
+    return publish, check
 
 
 # -- check -----------------------------------------------------------------------------------------
@@ -527,7 +540,7 @@ def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
                 memory.check_memo = kept if isinstance(kept, CheckMemo) else None
             return found
     memo = memory.check_memo if memory is not None else cache.get("check_memo") if cache is not None else None
-    shape = digest(config.base_path, *(f"{p}\0{sources.get(p, '')}" for p in sorted(files)))
+    shape = shape_of(files, sources, config.base_path)
     out, memo = check_site_incremental(files, sources, base_path=config.base_path, facts=facts,
                                        links_memo=memory.links if memory is not None else None,
                                        digests=file_digests, memo=memo if isinstance(memo, CheckMemo) else None,

@@ -175,6 +175,9 @@ class Renderer:
         self.env = env if env is not None else make_env(template_dir)
         self.assets = assets
         self.template_dir = template_dir
+        self.late_swaps: list[tuple[bytes, bytes]] = []
+        """(placeholder, real) file names filled into the rendered pages (`LATE_ASSETS`); not
+        something a render reads, so not part of what it starts from."""
 
     # -- helpers -----------------------------------------------------------------------------
     def href(self, from_url: str, to_url: str) -> str:
@@ -566,6 +569,7 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
     generated_assets(site, assets, holidays)
     seen_by_pages, swaps = _render_assets(assets)
     renderer = Renderer(site, config, template_dir, seen_by_pages, env)
+    renderer.late_swaps = swaps
     files: dict[str, bytes] = dict(assets.files)
     sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
