@@ -40,8 +40,10 @@ class SourceFile:
     """Why the file could not be read ('' when `raw` holds its bytes)."""
 
 
-def discover(root: Path, content_dir: str = "content") -> tuple[list[tuple[str, str]], list[Diagnostic]]:
-    """List (relative path, kind) of every page, in a stable order, with problems found on the way."""
+def discover(root: Path, content_dir: str = "content", stamps: dict[str, tuple[int, int, int]] | None = None,
+             ) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
+    """List (relative path, kind) of every page, in a stable order, with problems found on the way.
+    `stamps` gets (size, mtime_ns, inode) of each plain file listed, as the walk stat'ed it."""
     base = root / content_dir
     found: list[tuple[str, str]] = []
     problems: list[Diagnostic] = []
@@ -75,6 +77,8 @@ def discover(root: Path, content_dir: str = "content") -> tuple[list[tuple[str, 
                 sub = name if here_sub == "." else f"{here_sub}/{name}"
                 if problem is None:
                     _classify(rel, sub, found, problems)
+                    if stamps is not None:
+                        stamps[rel] = (info.st_size, info.st_mtime_ns, info.st_ino)
                 else:
                     problems.append(problem)
                 continue

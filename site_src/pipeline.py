@@ -110,7 +110,8 @@ def _build(opts: BuildOptions) -> BuildResult:
     root = opts.root
     config, problems = load_config(root)
     report.extend(problems)
-    listing, problems = discover(root)
+    stamps: dict[str, tuple[int, int, int]] = {}
+    listing, problems = discover(root, stamps=stamps)
     report.extend(problems)
     generation = digest(generator_version(), tree_digest(root / "templates"), str(markdown.USE_PYRS))
     memory = opts.memory if opts.cache else None
@@ -118,7 +119,7 @@ def _build(opts: BuildOptions) -> BuildResult:
     cache = Cache(root / CACHE_DIR, generation) if opts.cache and not warm else None
     min_items = None if opts.parallel else 10**12
     try:
-        sources_read, keys = _read_sources(root, listing, memory, cache)
+        sources_read, keys = _read_sources(root, listing, memory, cache, stamps)
         inputs = _inputs_key(root, opts, config, report, listing, keys) if opts.write and cache is not None else None
         if _reuse_last_build(root, opts, inputs, cache, result):
             lap("reuse")
@@ -197,12 +198,13 @@ and inode stay the same: any later write gets a later mtime, however coarse the 
 
 
 def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemory | None,
-                  cache: Cache | None = None) -> tuple[list[SourceFile], list[str]]:
+                  cache: Cache | None = None, stamps: dict[str, tuple[int, int, int]] | None = None,
+                  ) -> tuple[list[SourceFile], list[str]]:
     """Every listed file and the hash of its path, kind and bytes. A file whose (size, mtime,
     inode) is what it was when last read, and that was settled then, is not read or hashed again
     (reading and hashing 4000 files costs ~0.15 s): its `SourceFile` is then `Unread` (no bytes;
     `_load` reads it if it needs them after all). The last reads are kept in memory (the dev
-    server) or in the cache; with neither, every file is read."""
+    server) or in the cache; with neither, every file is read. `stamps`: what `discover` stat'ed."""
     if memory is None and cache is None:
         found = read_sources(root, listing)
         return found, [digest(src.path, src.kind, src.raw) for src in found]
@@ -212,13 +214,15 @@ def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemor
         stored = cache.get("sources")
         old = {rel: (stamp, Unread(rel, kind, b""), key, True)
                for rel, (stamp, kind, key) in stored.items()} if isinstance(stored, dict) else {}
-    seen, out, top = {}, [], os.fspath(root)
+    seen, out, top, stamps = {}, [], os.fspath(root), stamps or {}
     for rel, kind in listing:
-        try:
-            st = os.stat(os.path.join(top, rel))
-            stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
-        except OSError:
-            stamp = None
+        stamp = stamps.get(rel)
+        if stamp is None:
+            try:
+                st = os.stat(os.path.join(top, rel))
+                stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+            except OSError:
+                stamp = None
         entry = old.get(rel)
         if stamp is None or entry is None or entry[0] != stamp or entry[1].kind != kind:
             now = time.time_ns()
@@ -506,14 +510,14 @@ def _file_digests(files: dict[str, bytes], html_digests: dict[str, str],
     publish hash adds the names; the check reads the page as rendered (its facts are read
     before the fill, which only touches a data attribute), so a new lookup-data name, which
     every page carries, does not make every page look changed to it."""
-    fill = "\0".join(f"{a.decode()}\0{b.decode()}" for a, b in swaps)
+    fill = "+" + digest(*(part for pair in swaps for part in pair))  # joined, not hashed again: ~6000 pages
     publish, check = {}, {}
     for path, data in files.items():
         rendered = html_digests.get(path)
         if rendered is None:
             publish[path] = check[path] = digest(data)
         else:
-            publish[path], check[path] = digest(rendered, fill), rendered
+            publish[path], check[path] = rendered + fill, rendered
     return publish, check
 
 
