@@ -84,7 +84,7 @@ def make_env(template_dir: Path, bytecode_dir: Path | None = None) -> jinja2.Env
     if bytecode_dir is not None:
         try:
             bytecode_dir.mkdir(parents=True, exist_ok=True)
-            bytecode = jinja2.FileSystemBytecodeCache(str(bytecode_dir))
+            bytecode = _BytecodeCache(str(bytecode_dir))
         except OSError:
             bytecode = None  # an unwritable cache folder only costs speed
     env = jinja2.Environment(
@@ -101,6 +101,23 @@ def make_env(template_dir: Path, bytecode_dir: Path | None = None) -> jinja2.Env
     env.globals["csp"] = jinja2.utils.markupsafe.Markup(headers.csp(meta=True))  # our constant, no quotes
     env.filters["longdate"] = lambda d: f"{d:%B} {d.day}, {d.year}" if d else ""
     return env
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja2's cache of compiled templates, where a damaged or unwritable file is no cache (as
+    for `.cache/build.sqlite3`): Jinja2 itself lets a truncated file's error through."""
+
+    def load_bytecode(self, bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # noqa: BLE001 - anything wrong with the file: compile afresh
+            bucket.reset()
+
+    def dump_bytecode(self, bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
 
 
 def jsonld(data) -> str:

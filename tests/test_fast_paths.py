@@ -228,6 +228,25 @@ def test_a_corrupt_cache_is_no_cache(synthetic, tmp_path):
     same(plain_build(root, write=False), fast_build(root))
 
 
+def test_damaged_compiled_templates_are_compiled_again(synthetic, tmp_path):
+    """Compiled templates are kept under .cache/jinja (Jinja2's bytecode cache); a truncated or
+    garbled file there is no cache, not a build error."""
+    from jinja2.bccache import bc_magic
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    first = fast_build(root)
+    kept = sorted((root / ".cache" / "jinja").iterdir())
+    assert kept
+    for i, path in enumerate(kept):
+        data = path.read_bytes()
+        path.write_bytes(data[:len(data) // 2] if i % 2 else bc_magic + b"\x80garbage")
+    (root / "content" / "notices" / "cp1010.md").write_text(
+        (root / "content" / "notices" / "cp1010.md").read_text(encoding="utf-8") + "\nMore.\n", encoding="utf-8")
+    after = fast_build(root)
+    assert not first.report.failed() and not after.report.failed(), after.report.sorted()
+    same(plain_build(root, write=False), after)
+
+
 def test_a_hand_edited_output_is_republished(synthetic, tmp_path):
     root = fresh_copy(synthetic, tmp_path / "site")
     first = fast_build(root)
