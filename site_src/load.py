@@ -40,10 +40,10 @@ class SourceFile:
     """Why the file could not be read ('' when `raw` holds its bytes)."""
 
 
-def discover(root: Path, content_dir: str = "content", stamps: dict[str, tuple[int, int, int]] | None = None,
+def discover(root: Path, content_dir: str = "content", stamps: dict[str, tuple[int, ...]] | None = None,
              ) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
     """List (relative path, kind) of every page, in a stable order, with problems found on the way.
-    `stamps` gets (size, mtime_ns, inode) of each plain file listed, as the walk stat'ed it."""
+    `stamps` gets (size, mtime_ns, inode, ctime_ns) of each plain file listed, as the walk stat'ed it."""
     base = root / content_dir
     found: list[tuple[str, str]] = []
     problems: list[Diagnostic] = []
@@ -78,7 +78,8 @@ def discover(root: Path, content_dir: str = "content", stamps: dict[str, tuple[i
                 if problem is None:
                     _classify(rel, sub, found, problems)
                     if stamps is not None:
-                        stamps[rel] = (info.st_size, info.st_mtime_ns, info.st_ino)
+                        # ctime too: a chmod that makes the file unreadable changes only it
+                        stamps[rel] = (info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
                 else:
                     problems.append(problem)
                 continue

@@ -110,7 +110,7 @@ def _build(opts: BuildOptions) -> BuildResult:
     root = opts.root
     config, problems = load_config(root)
     report.extend(problems)
-    stamps: dict[str, tuple[int, int, int]] = {}
+    stamps: dict[str, tuple[int, ...]] = {}
     listing, problems = discover(root, stamps=stamps)
     report.extend(problems)
     generation = digest(generator_version(), tree_digest(root / "templates"), str(markdown.USE_PYRS))
@@ -146,7 +146,7 @@ def _build(opts: BuildOptions) -> BuildResult:
                                                generated=memory.values.setdefault("generated", {})
                                                if memory is not None else None,
                                                late_memo=memory.values.setdefault("late", {}) if memory is not None else None,
-                                               env=_env(memory, root, opts.cache))
+                                               env=_env(memory, root, opts.cache, generation))
         report.extend(problems)
         result.files, result.sources = files, sources
         _remember_catalogue(cache, memory, *catalogue)
@@ -198,7 +198,7 @@ and inode stay the same: any later write gets a later mtime, however coarse the 
 
 
 def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemory | None,
-                  cache: Cache | None = None, stamps: dict[str, tuple[int, int, int]] | None = None,
+                  cache: Cache | None = None, stamps: dict[str, tuple[int, ...]] | None = None,
                   ) -> tuple[list[SourceFile], list[str]]:
     """Every listed file and the hash of its path, kind and bytes. A file whose (size, mtime,
     inode) is what it was when last read, and that was settled then, is not read or hashed again
@@ -220,7 +220,7 @@ def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemor
         if stamp is None:
             try:
                 st = os.stat(os.path.join(top, rel))
-                stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+                stamp = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
             except OSError:
                 stamp = None
         entry = old.get(rel)
@@ -469,13 +469,15 @@ class _RenderStage:
         return hits
 
 
-def _env(memory: BuildMemory | None, root: Path, use_cache: bool):
+def _env(memory: BuildMemory | None, root: Path, use_cache: bool, generation: str = ""):
     """The Jinja2 environment: the one kept in memory (emptied when the templates change, so its
     compiled templates are always current), else a fresh one that keeps compiled templates
     under .cache/jinja when the cache is on."""
     if memory is not None and memory.env is not None:
         return memory.env
-    env = make_env(root / "templates", root / CACHE_DIR / "jinja" if use_cache else None)
+    # one folder per generation: Jinja2 keys a compiled template by its source only, and the
+    # environment's options (this code) shape the compiled code too
+    env = make_env(root / "templates", root / CACHE_DIR / "jinja" / generation[:16] if use_cache else None)
     if memory is not None:
         memory.env = env
     return env
