@@ -167,8 +167,8 @@ def check_site_incremental(files: dict[str, bytes], sources: dict[str, str], *, 
                            links_memo: dict[str, tuple[PageFacts, str, list]] | None = None,
                            digests: dict[str, str] | None = None, memo: CheckMemo | None = None,
                            shape: str = "") -> tuple[list[Diagnostic], CheckMemo | None]:
-    """`check_site`, redoing only the pages whose bytes changed since `memo` was made (`digests`:
-    output path -> hash of its bytes; `shape`: see `CheckMemo.shape`) and those linking to an id
+    """`check_site`, redoing only the pages that changed since `memo` was made (`digests`:
+    output path -> a hash of the page, the same whenever its check would be; `shape`: see `CheckMemo.shape`) and those linking to an id
     of a changed page; the reachability walk runs again only when a changed page links elsewhere
     or stops or starts being a redirect. Same diagnostics, same order as a full check (tested).
     Pages missing from `facts` are read and added to it; it is only looked up by key, so it may

@@ -40,10 +40,16 @@ class SourceFile:
     """Why the file could not be read ('' when `raw` holds its bytes)."""
 
 
+def file_stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells a file changed without reading it: size, mtime, inode (a save by rename) and
+    ctime (a chmod that makes it unreadable changes only that)."""
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+
+
 def discover(root: Path, content_dir: str = "content", stamps: dict[str, tuple[int, ...]] | None = None,
              ) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
     """List (relative path, kind) of every page, in a stable order, with problems found on the way.
-    `stamps` gets (size, mtime_ns, inode, ctime_ns) of each plain file listed, as the walk stat'ed it."""
+    `stamps` gets the `file_stamp` of each plain file listed, as the walk stat'ed it."""
     base = root / content_dir
     found: list[tuple[str, str]] = []
     problems: list[Diagnostic] = []
@@ -78,8 +84,7 @@ def discover(root: Path, content_dir: str = "content", stamps: dict[str, tuple[i
                 if problem is None:
                     _classify(rel, sub, found, problems)
                     if stamps is not None:
-                        # ctime too: a chmod that makes the file unreadable changes only it
-                        stamps[rel] = (info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
+                        stamps[rel] = file_stamp(info)
                 else:
                     problems.append(problem)
                 continue

@@ -28,7 +28,7 @@ from .cache import Cache, ReadDigests, RecordingSite, digest, read_token, unwrap
 from .check import CheckMemo, check_site_incremental, shape_of
 from .config import SiteConfig, load_config
 from .diagnostics import Diagnostic, Report
-from .load import SourceFile, discover, load_page, read_sources
+from .load import SourceFile, discover, file_stamp, load_page, read_sources
 from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
 from .model import Page, Site, fold
 from .parallel import map_items, release_memory
@@ -193,15 +193,15 @@ def _build(opts: BuildOptions) -> BuildResult:
 # -- load ------------------------------------------------------------------------------------------
 
 SETTLED_NS = 2_000_000_000
-"""A file last modified this long before it was read is not read again while its size, mtime
-and inode stay the same: any later write gets a later mtime, however coarse the clock."""
+"""A file last modified this long before it was read is not read again while its `file_stamp`
+stays the same: any later write gets a later mtime, however coarse the clock."""
 
 
 def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemory | None,
                   cache: Cache | None = None, stamps: dict[str, tuple[int, ...]] | None = None,
                   ) -> tuple[list[SourceFile], list[str]]:
-    """Every listed file and the hash of its path, kind and bytes. A file whose (size, mtime,
-    inode) is what it was when last read, and that was settled then, is not read or hashed again
+    """Every listed file and the hash of its path, kind and bytes. A file whose `file_stamp` is
+    what it was when last read, and that was settled then, is not read or hashed again
     (reading and hashing 4000 files costs ~0.15 s): its `SourceFile` is then `Unread` (no bytes;
     `_load` reads it if it needs them after all). The last reads are kept in memory (the dev
     server) or in the cache; with neither, every file is read. `stamps`: what `discover` stat'ed."""
@@ -219,8 +219,7 @@ def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemor
         stamp = stamps.get(rel)
         if stamp is None:
             try:
-                st = os.stat(os.path.join(top, rel))
-                stamp = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                stamp = file_stamp(os.stat(os.path.join(top, rel)))
             except OSError:
                 stamp = None
         entry = old.get(rel)
@@ -527,7 +526,7 @@ def _file_digests(files: dict[str, bytes], html_digests: dict[str, str],
 
 def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
            facts: dict[str, page_facts.PageFacts], files_key: str, cache: Cache | None,
-           memory: BuildMemory | None = None, file_digests: dict[str, str] | None = None) -> list[Diagnostic]:
+           memory: BuildMemory | None = None, digests: dict[str, str] | None = None) -> list[Diagnostic]:
     """The cross-page checks, over page facts read once per distinct page; the whole result is
     reused when no output file changed (`files_key` hashes them all), else only the pages that
     changed are checked again (`check.check_site_incremental`, its memo kept in memory or cache)."""
@@ -549,7 +548,7 @@ def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
     shape = shape_of(files, sources, config.base_path)
     out, memo = check_site_incremental(files, sources, base_path=config.base_path, facts=facts,
                                        links_memo=memory.links if memory is not None else None,
-                                       digests=file_digests, memo=memo if isinstance(memo, CheckMemo) else None,
+                                       digests=digests, memo=memo if isinstance(memo, CheckMemo) else None,
                                        shape=shape)
     if cache is not None:
         cache.put_check(files_key, out)
