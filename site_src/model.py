@@ -29,7 +29,7 @@ def slugify(code: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", code.lower()).strip("-")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """One reference a writer typed: in front matter (`related`, ...) or in the body (`[[CP504]]`)."""
 
@@ -39,21 +39,21 @@ class Ref:
     field: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Faq:
     question: str
     answer: str
     line: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     title: str
     url: str
     line: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deadline:
     action: str
     basis: str
@@ -68,7 +68,7 @@ class Deadline:
     line: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Page:
     kind: str
     key: str
@@ -104,7 +104,7 @@ class Page:
         return self.lines.get(key, 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """A resolved link to another page, as templates and the catalogue show it."""
 
@@ -115,7 +115,7 @@ class Link:
     url: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Relations:
     """The related-resources graph of one page, grouped as the page shows it."""
 
@@ -126,7 +126,7 @@ class Relations:
     referenced_by: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class Site:
     """Everything the render stage needs: pages by key, the lookup index and the graph."""
 

@@ -191,6 +191,11 @@ class _RebuildingWatcher(Watcher):
         self._inotify = None
         self._folders: dict[int, str] = {}
         """inotify watch descriptor -> the folder it watches."""
+        self._links: dict[int, dict[str, str]] = {}
+        """For a folder outside the watched trees that holds a symlink's target: inotify watch
+        descriptor -> {target's name: the symlink's path} (the build reads through the link)."""
+        self._outside: set[str] = set()
+        """The real paths of the link targets outside the watched trees already watched."""
         self._pending = False
 
     def mark(self) -> None:
@@ -210,15 +215,34 @@ class _RebuildingWatcher(Watcher):
         except (ImportError, OSError):  # not Linux, or no more watches allowed: poll
             if self._inotify is not None:
                 self._inotify.close()
-            self._inotify, self._folders = None, {}
+            self._inotify, self._folders, self._links, self._outside = None, {}, {}, set()
 
     def _watch(self, folder: str, tree: bool) -> None:
+        """Watch `folder` (and, with `tree`, every folder below it), under the name the build
+        reads it by: a symlinked folder's events are reported under the link's path."""
         self._folders[self._inotify.add_watch(folder, self.EVENTS)] = folder
         if tree:
             with os.scandir(folder) as entries:
                 for entry in entries:
-                    if entry.is_dir(follow_symlinks=False) and entry.name not in self.ignored_dirs:
+                    if entry.name in self.ignored_dirs:
+                        continue
+                    if entry.is_symlink():
+                        self._watch_link(entry.path)
+                    elif entry.is_dir(follow_symlinks=False):
                         self._watch(entry.path, tree=True)
+
+    def _watch_link(self, link: str) -> None:
+        """A symlink in a watched tree: the build reads its target, so an edit there is a change
+        here (the link's own folder only hears of the link being made, removed or renamed)."""
+        target = os.path.realpath(link)
+        if self._covered(target) or target in self._outside:
+            return  # its events come anyway (or a link loop)
+        self._outside.add(target)
+        if os.path.isdir(target):
+            self._watch(link, tree=True)  # inotify follows the link; events named by `link`
+        elif os.path.exists(target):
+            wd = self._inotify.add_watch(os.path.dirname(target), self.EVENTS)
+            self._links.setdefault(wd, {})[os.path.basename(target)] = link
 
     def start(self, callback) -> bool:
         from tornado import ioloop
@@ -242,16 +266,23 @@ class _RebuildingWatcher(Watcher):
                 changed = True
                 continue
             folder = self._folders.get(event.wd)
+            linked = self._links.get(event.wd)
             if event.mask & self._IGNORED:
                 self._folders.pop(event.wd, None)
+                self._links.pop(event.wd, None)
+            if linked is not None and event.name in linked:  # a symlinked file's target
+                changed, self.filepath = True, linked[event.name]
             if folder is None:
                 continue
             path = os.path.join(folder, event.name) if event.name else folder
             if not self._covered(path) or (event.name and self.ignore(event.name)):
                 continue
-            if event.mask & self._ISDIR and event.mask & self._NEW and event.name not in self.ignored_dirs:
+            if event.mask & self._NEW and event.name not in self.ignored_dirs:
                 try:
-                    self._watch(path, tree=True)
+                    if os.path.islink(path):
+                        self._watch_link(path)  # a new or changed link: watch its target
+                    elif event.mask & self._ISDIR:
+                        self._watch(path, tree=True)
                 except OSError:
                     pass  # gone again already
             changed, self.filepath = True, path

@@ -214,6 +214,41 @@ def test_the_kernel_tells_the_watcher_of_saves_renames_new_folders_and_nothing_e
     assert len(rebuilds) == 7
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
+def test_the_watcher_hears_edits_to_the_targets_of_symlinks(tmp_path: Path):
+    shared = tmp_path / "shared"                        # outside the project: the build reads it
+    (shared / "partials").mkdir(parents=True)           # through the links, so it must rebuild
+    (shared / "base.html").write_text("a", encoding="utf-8")
+    (shared / "notes.txt").write_text("a", encoding="utf-8")
+    (shared / "partials" / "faq.html").write_text("a", encoding="utf-8")
+    root = tmp_path / "site"
+    (root / "templates").mkdir(parents=True)
+    (root / "templates" / "base.html").symlink_to(shared / "base.html")
+    (root / "templates" / "partials").symlink_to(shared / "partials")
+    (root / "templates" / "loop").symlink_to(root / "templates")  # a link back in: no endless walk
+    from site_src import serve
+
+    rebuilds: list[int] = []
+    watcher = serve._RebuildingWatcher(lambda: rebuilds.append(1))
+    watcher.watch(str(root / "templates"), watcher.mark)
+    watcher.baseline()
+    loop = _Loop()
+
+    (shared / "base.html").write_text("b", encoding="utf-8")                    # a linked file's target
+    assert _round(watcher, loop) == (True, ("__livereload__", None))
+    (shared / "partials" / "faq.html").write_text("b", encoding="utf-8")        # in a linked folder
+    assert _round(watcher, loop) == (True, ("__livereload__", None))
+    (shared / "notes.txt").write_text("b", encoding="utf-8")                    # beside a target, not read
+    assert _round(watcher, loop) == (False, (None, None))
+
+    (shared / "other.html").write_text("a", encoding="utf-8")
+    (root / "templates" / "new.html").symlink_to(shared / "other.html")         # a link made later
+    assert _round(watcher, loop)[0] is True
+    (shared / "other.html").write_text("b", encoding="utf-8")
+    assert _round(watcher, loop) == (True, ("__livereload__", None))
+    assert len(rebuilds) == 4
+
+
 def test_without_inotify_the_watcher_polls(tmp_path: Path, monkeypatch):
     monkeypatch.setitem(sys.modules, "inotify_simple", None)  # import fails: not Linux, say
     root, watcher, rebuilds = _watched(tmp_path)
