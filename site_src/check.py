@@ -12,6 +12,7 @@ import hashlib
 import posixpath
 import re
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -27,6 +28,8 @@ class PageFacts:
     """(href or src, line) of every internal reference."""
     problems: list[tuple[int, str]] = field(default_factory=list)
     """(line, message) of problems found within the page itself."""
+    redirect: bool = False
+    """A meta-refresh redirect (an alias's page): exempt from the reachability check."""
 
 
 def _internal(url: str) -> bool:
@@ -40,7 +43,7 @@ def read_page(html: bytes | str) -> PageFacts:
     from bs4 import BeautifulSoup  # imported here: most builds read pages with page_facts.py and never need it
 
     soup = BeautifulSoup(html, "html.parser")
-    facts = PageFacts()
+    facts = PageFacts(redirect=is_redirect(html))
     for tag in soup.find_all(id=True):
         facts.ids.add(tag["id"])
     for tag in soup.find_all(attrs={"name": True}):
@@ -111,7 +114,7 @@ def fast_target_of(page_dir: str, page_path: str, url: str) -> tuple[str, str]:
     return target, frag
 
 
-def check_site(files: dict[str, bytes], sources: dict[str, str], *, base_path: str = "/",
+def check_site(files: Mapping[str, bytes], sources: dict[str, str], *, base_path: str = "/",
                facts: dict[str, PageFacts] | None = None,
                links_memo: dict[str, tuple[PageFacts, str, list]] | None = None) -> list[Diagnostic]:
     """Check every HTML file in `files`. `sources` maps output paths to the content file behind them.
@@ -154,7 +157,7 @@ class CheckMemo:
     linking to it (a title edit renames the lookup data, which no page links to)."""
 
 
-def shape_of(files: dict[str, bytes], sources: dict[str, str], base_path: str) -> str:
+def shape_of(files: Mapping[str, bytes], sources: dict[str, str], base_path: str) -> str:
     """Hash of the base path, every page's output path and its source (see `CheckMemo.shape`)."""
     h = hashlib.blake2b(base_path.encode("utf-8", "surrogatepass"), digest_size=16)
     for path in sorted(p for p in files if p.endswith(".html")):
@@ -162,7 +165,7 @@ def shape_of(files: dict[str, bytes], sources: dict[str, str], base_path: str) -
     return h.hexdigest()
 
 
-def check_site_incremental(files: dict[str, bytes], sources: dict[str, str], *, base_path: str = "/",
+def check_site_incremental(files: Mapping[str, bytes], sources: dict[str, str], *, base_path: str = "/",
                            facts: dict[str, PageFacts] | None = None,
                            links_memo: dict[str, tuple[PageFacts, str, list]] | None = None,
                            digests: dict[str, str] | None = None, memo: CheckMemo | None = None,
@@ -222,7 +225,7 @@ def _resolved_links(paths: list[str], facts: dict[str, PageFacts], base_path: st
     return resolved
 
 
-def _page_check(path: str, files: dict[str, bytes], sources: dict[str, str], facts: dict[str, PageFacts],
+def _page_check(path: str, files: Mapping[str, bytes], sources: dict[str, str], facts: dict[str, PageFacts],
                 resolved: list, digest: str) -> PageCheck:
     """The problems of one page: its own structure, and each link to a missing file or id."""
     out: list[Diagnostic] = []
@@ -246,7 +249,7 @@ def _page_check(path: str, files: dict[str, bytes], sources: dict[str, str], fac
                 out.append(_diagnostic(sources, path, line, f"link '{url}' points to '#{frag}', which is not an id "
                                                             f"on {target}", ERROR, "link-fragment"))
     return PageCheck(digest, _ids_digest(facts[path]), "\n".join(targets), "\n".join(fragment_targets),
-                     "\n".join(others), _is_redirect(files[path]), out)
+                     "\n".join(others), facts[path].redirect, out)
 
 
 def _ids_digest(facts: PageFacts) -> str:
@@ -280,5 +283,5 @@ def _site_relative(url: str, base_path: str) -> str:
     return url
 
 
-def _is_redirect(html: bytes) -> bool:
-    return b'http-equiv="refresh"' in html[:2000]
+def is_redirect(html: bytes | str) -> bool:
+    return (b'http-equiv="refresh"' if isinstance(html, bytes) else 'http-equiv="refresh"') in html[:2000]

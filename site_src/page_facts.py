@@ -25,7 +25,7 @@ from html import unescape
 from . import check
 from .check import PageFacts
 
-READ_PAGE_FINGERPRINT = "6bfccad101616385"
+READ_PAGE_FINGERPRINT = "f31b3f99233ee97b"
 """Hash of the source of `check.read_page` and `PageFacts` this reader was written against."""
 
 _LINK_TAGS = frozenset(["a", "link", "script", "img", "source", "iframe", "area"])
@@ -109,7 +109,7 @@ def _scan(raw: bytes) -> PageFacts:
     if not raw.isascii() and not _UTF8_DECL.search(raw[:2048]):
         raise _Unsure  # bs4 would guess the encoding; leave that to it
     text = raw.decode("utf-8")
-    facts = PageFacts()
+    facts = PageFacts(redirect=check.is_redirect(raw))
     ids, links = facts.ids, facts.links
     h1_lines: list[int] = []
     title_text: str | None = None

@@ -21,8 +21,9 @@ import os
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 MIN_ITEMS = 300
 """Below this many items a pool costs more than it saves (fork, pipes, pickling)."""
@@ -85,9 +86,19 @@ def release_memory() -> None:
 def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: int | None = None) -> list:
     """`[func(x) for x in items]`, in forked workers when it pays. `func` and `items` reach the
     workers by inheritance, so they need not be picklable; the results must be."""
+    with closing(imap_items(func, items, min_items=min_items)) as results:
+        return list(results)
+
+
+def imap_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: int | None = None) -> Iterator:
+    """`map_items`, yielding each result in order as soon as its chunk is back, so the caller can
+    put results away (the build spills pages to disk) while the workers go on. Close it (or run
+    it to the end) to stop the workers."""
     n = workers()
     if n < 2 or len(items) < (MIN_ITEMS if min_items is None else min_items) or not can_fork():
-        return [func(x) for x in items]
+        for x in items:
+            yield func(x)
+        return
     global _JOB
     _JOB = (func, items)
     gc.freeze()  # inherited objects out of the workers' collector: it would touch (copy) their pages
@@ -96,19 +107,18 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
         bounds = [(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
         pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
         try:
-            out: list = []
             for part in pool.map(_run_chunk, bounds):
-                out.extend(part)
+                yield from part
+                del part
                 release_memory()  # the chunk's pickle, freed
         except BrokenProcessPool as exc:
             pool.shutdown()  # the others were stopped; joined, so a later stage may fork again
             raise WorkerDied(f"a worker process died while rendering or loading pages ({exc})") from None
-        except BaseException:
+        except BaseException:  # also GeneratorExit: the caller stopped early
             pool.shutdown(wait=False, cancel_futures=True)  # workers finish their chunk, then exit
             raise
         pool.shutdown()  # joined: the next stage forks only from a single-threaded process
         release_memory()
-        return out
     finally:
         _JOB = None
         gc.unfreeze()

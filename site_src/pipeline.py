@@ -20,6 +20,7 @@ import gc
 import os
 import pickle
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +32,10 @@ from .diagnostics import Diagnostic, Report
 from .load import SourceFile, discover, file_stamp, load_page, read_sources
 from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
 from .model import Page, Site, fold
-from .parallel import map_items, release_memory
+from .parallel import imap_items, map_items, release_memory
 from .render import Renderer, TemplateProblem, make_env, output_path, render_site
 from .resolve import ResolveMemo, resolve, resolve_again
+from .spill import Files, Spill, Spilled
 from .write import SpareTree, publish, spare_path
 from . import search
 
@@ -60,7 +62,7 @@ class BuildOptions:
 @dataclass
 class BuildResult:
     report: Report
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: Files = field(default_factory=Files)
     sources: dict[str, str] = field(default_factory=dict)
     site: Site | None = None
     config: SiteConfig | None = None
@@ -135,7 +137,8 @@ def _build(opts: BuildOptions) -> BuildResult:
         result.site, result.config = site, config
         lap("resolve")
         content_ok = not report.errors
-        stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory, graph)
+        spill = Spill() if memory is None else None  # the dev server keeps its pages in memory
+        stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory, graph, spill)
         catalogue = _catalogue_memo(cache, memory)
         files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
                                                render_pages=stage.render_pages,
@@ -146,7 +149,8 @@ def _build(opts: BuildOptions) -> BuildResult:
                                                generated=memory.values.setdefault("generated", {})
                                                if memory is not None else None,
                                                late_memo=memory.values.setdefault("late", {}) if memory is not None else None,
-                                               env=_env(memory, root, opts.cache, generation))
+                                               env=_env(memory, root, opts.cache, generation),
+                                               spill=spill)
         report.extend(problems)
         result.files, result.sources = files, sources
         _remember_catalogue(cache, memory, *catalogue)
@@ -320,7 +324,8 @@ class _RenderStage:
     changed, else afresh (in the pool), recording what each render reads for next time."""
 
     def __init__(self, site: Site, digests_by_id: dict[int, str], generation: str, cache: Cache | None,
-                 stats: dict, min_items, memory: BuildMemory | None = None, graph: str = ""):
+                 stats: dict, min_items, memory: BuildMemory | None = None, graph: str = "",
+                 spill: Spill | None = None):
         self.by_id = digests_by_id
         self.recorder = RecordingSite(site, {k: digests_by_id[id(p)] for k, p in site.pages.items()
                                              if id(p) in digests_by_id})
@@ -342,6 +347,8 @@ class _RenderStage:
         self.html_digests: dict[str, str] = {}
         """Output path -> hash of the page as rendered (before `render.LATE_ASSETS` are filled in)."""
         self.swaps: list[tuple[bytes, bytes]] = []
+        self.spill = spill
+        """Where fresh pages' bytes go as they arrive (`spill.Files`); None: kept in memory."""
 
     def own_digest(self, page: Page) -> str:
         """The hash of a page: of its file's bytes for a loaded page, else of the page itself (in
@@ -396,33 +403,29 @@ class _RenderStage:
                       for p, (_base, html, facts, d) in found.items()}
         todo = [i for i, path in enumerate(paths) if path not in cached]
         kwargs = {} if self.min_items is None else {"min_items": self.min_items}
-        fresh = dict(zip(todo, map_items(self._render_one, todo, **kwargs)))
-        self.stats["rendered"], self.stats["render_cached"] = len(fresh), len(pages) - len(fresh)
-        out: list[bytes | Diagnostic] = []
+        self.stats["rendered"], self.stats["render_cached"] = len(todo), len(pages) - len(todo)
+        out: list[bytes | Spilled | Diagnostic] = []
         rows = []
         remembered: dict[str, RenderMemo] = {}
-        for i, path in enumerate(paths):
-            if i in fresh:
-                html, tokens, reads, facts, html_digest = fresh.pop(i)
-                if isinstance(html, bytes) and base is not None:
-                    if self.cache is not None:
-                        rows.append((path, base[i], tokens, reads, html, facts, html_digest))
-                        self.recorder.remember_tokens(self.last_reads, tokens, reads, self.used_reads)
-                    if memory is not None:
-                        facts = pickle.loads(facts)
-                        remembered[path] = RenderMemo(base[i], pickle.loads(reads), html, facts, html_digest)
-            else:
-                html, facts, html_digest, reads = cached[path]
-                if memory is not None and base is not None:
-                    remembered[path] = RenderMemo(base[i], reads, html, facts, html_digest)
-            out.append(html)
-            if facts is not None:
-                self.facts[path] = facts
-            if html_digest:
-                self.html_digests[path] = html_digest
+        with closing(imap_items(self._render_one, todo, **kwargs)) as fresh:  # in order, as they come
+            for i, path in enumerate(paths):
+                if path not in cached:
+                    html, facts, html_digest = self._take_fresh(next(fresh), path, base[i] if base is not None else None,
+                                                                rows, remembered)
+                else:
+                    html, facts, html_digest, reads = cached[path]
+                    if memory is not None and base is not None:
+                        remembered[path] = RenderMemo(base[i], reads, html, facts, html_digest)
+                out.append(html)
+                if facts is not None:
+                    self.facts[path] = facts
+                if html_digest:
+                    self.html_digests[path] = html_digest
         if self.cache is not None:
             self.last_reads.reads = {t: v for t, v in self.last_reads.reads.items() if t in self.used_reads}
-            self.cache.put_renders(rows, self.last_reads)
+            spill = self.spill
+            self.cache.put_renders(((*row[:4], spill.get(row[4]) if isinstance(row[4], Spilled) else row[4], *row[5:])
+                                    for row in rows), self.last_reads)  # one page's bytes at a time
             self.cache.forget("renders", set(paths))
         if memory is not None:
             universe = memory.reads if warm else {}
@@ -432,6 +435,23 @@ class _RenderStage:
             memory.reads, memory.site, memory.renders = universe, self.recorder.real, remembered
             memory.values["own"] = self.own_seen
         return out
+
+    def _take_fresh(self, result: tuple, path: str, base: str | None, rows: list,
+                    remembered: dict[str, RenderMemo]) -> tuple:
+        """Put one fresh render's result away (its bytes into the spill, if the build has one;
+        its cache row; the server's memo); returns (html or where it was spilled, facts, hash)."""
+        html, tokens, reads, facts, html_digest = result
+        if not isinstance(html, bytes):
+            return html, facts, html_digest
+        kept = self.spill.put(html) if self.spill is not None else html
+        if base is not None:
+            if self.cache is not None:
+                rows.append((path, base, tokens, reads, kept, facts, html_digest))
+                self.recorder.remember_tokens(self.last_reads, tokens, reads, self.used_reads)
+            if self.memory is not None:
+                facts = pickle.loads(facts)
+                remembered[path] = RenderMemo(base, pickle.loads(reads), html, facts, html_digest)
+        return kept, facts, html_digest
 
     def _disk_hits(self, paths: list[str], base: list[str] | None, old: dict[str, tuple]) -> set[str]:
         """The pages whose cached render is still right: same page and renderer state (`base`),
@@ -502,7 +522,7 @@ def _remember_catalogue(cache: Cache | None, memory: BuildMemory | None, memo: d
         cache.put("catalogue", memo)
 
 
-def _file_digests(files: dict[str, bytes], html_digests: dict[str, str],
+def _file_digests(files: Files, html_digests: dict[str, str],
                   swaps: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], dict[str, str]]:
     """A hash of every output file, for the publish (same hash, same bytes), and one for the
     check (same hash, same check result). A rendered page's are made from the hash of its HTML
@@ -513,10 +533,10 @@ def _file_digests(files: dict[str, bytes], html_digests: dict[str, str],
     every page carries, does not make every page look changed to it."""
     fill = "+" + digest(*(part for pair in swaps for part in pair))  # joined, not hashed again: ~6000 pages
     publish, check = {}, {}
-    for path, data in files.items():
+    for path in files:
         rendered = html_digests.get(path)
         if rendered is None:
-            publish[path] = check[path] = digest(data)
+            publish[path] = check[path] = digest(files[path])
         else:
             publish[path], check[path] = rendered + fill, rendered
     return publish, check
@@ -524,7 +544,7 @@ def _file_digests(files: dict[str, bytes], html_digests: dict[str, str],
 
 # -- check -----------------------------------------------------------------------------------------
 
-def _check(files: dict[str, bytes], sources: dict[str, str], config: SiteConfig,
+def _check(files: Files, sources: dict[str, str], config: SiteConfig,
            facts: dict[str, page_facts.PageFacts], files_key: str, cache: Cache | None,
            memory: BuildMemory | None = None, digests: dict[str, str] | None = None) -> list[Diagnostic]:
     """The cross-page checks, over page facts read once per distinct page; the whole result is

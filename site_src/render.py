@@ -22,6 +22,7 @@ from .config import SiteConfig
 from .diagnostics import Diagnostic, ERROR
 from .model import GUIDE, HOME, NOTICE, Link, Page, Site, fold, slugify
 from .parallel import release_memory
+from .spill import Files, Spill, Spilled
 
 # Pages the site generates itself (no content file): the notice list, search, 404, alias redirects.
 LISTING, SEARCH, NOT_FOUND, REDIRECT = "listing", "search", "not-found", "redirect"
@@ -553,41 +554,45 @@ def _render_assets(assets: Assets) -> tuple[Assets, list[tuple[bytes, bytes]]]:
     return Assets(urls=urls), swaps
 
 
+def _fill(html: bytes, swaps: list[tuple[bytes, bytes]]) -> bytes:
+    for placeholder, real in swaps:
+        html = html.replace(placeholder, real)
+    return html
+
+
 def _fill_late(html: bytes, swaps: list[tuple[bytes, bytes]], memo: dict[int, tuple] | None,
                kept: dict[int, tuple]) -> bytes:
     """`html` with the late assets' real names; `memo` (the dev server's memory) keeps the result
     for the very bytes object of an unchanged page, so it stays the same object between rebuilds."""
     seen = memo.get(id(html)) if memo is not None else None
-    if seen is not None and seen[0] is html and seen[1] == swaps:
-        out = seen[2]
-    else:
-        out = html
-        for placeholder, real in swaps:
-            out = out.replace(placeholder, real)
+    out = seen[2] if seen is not None and seen[0] is html and seen[1] == swaps else _fill(html, swaps)
     if memo is not None:
         kept[id(html)] = (html, swaps, out)
     return out
 
 
 def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: Path,
-                render_pages: Callable[[Renderer, list[Page]], list[bytes | Diagnostic]] | None = None,
+                render_pages: Callable[[Renderer, list[Page]], list[bytes | Spilled | Diagnostic]] | None = None,
                 holidays: Callable[[range], dict] = deadlines.legal_holidays,
                 catalogue_memo: dict[str, str] | None = None,
                 catalogue_objects: dict[str, tuple] | None = None,
                 generated: dict[str, Page] | None = None,
                 late_memo: dict[int, tuple] | None = None,
                 env: jinja2.Environment | None = None,
-                ) -> tuple[dict[str, bytes], dict[str, str], list[Diagnostic]]:
+                spill: Spill | None = None,
+                ) -> tuple[Files, dict[str, str], list[Diagnostic]]:
     """Render every page and data file. Returns (files, output path -> source path, diagnostics).
 
     `env` is a `make_env(template_dir)` to reuse with its compiled templates (the dev server's,
-    kept while the templates are unchanged: compiling them costs ~0.1 s a rebuild)."""
+    kept while the templates are unchanged: compiling them costs ~0.1 s a rebuild). `render_pages`
+    may hand back a page as where it put the bytes in `spill` (`spill.Spilled`); `files` then
+    reads them from there, filling in the late assets, when asked."""
     assets = collect_assets(static_dir)
     generated_assets(site, assets, holidays)
     seen_by_pages, swaps = _render_assets(assets)
     renderer = Renderer(site, config, template_dir, seen_by_pages, env)
     renderer.late_swaps = swaps
-    files: dict[str, bytes] = dict(assets.files)
+    files = Files(assets.files, spill, _fill)
     sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
     all_pages = [*site.pages.values(), *generated_pages(site, config, generated)]
@@ -598,6 +603,9 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
         if isinstance(result, Diagnostic):
             if result not in problems:
                 problems.append(result)
+        elif isinstance(result, Spilled):
+            files.put_spilled(output_path(page), result, swaps)
+            sources[output_path(page)] = page.path
         else:
             files[output_path(page)] = _fill_late(result, swaps, late_memo, kept)
             sources[output_path(page)] = page.path

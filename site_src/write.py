@@ -17,6 +17,7 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,7 @@ def spare_path(root: Path, output_name: str = "output") -> Path:
     return root / f".{output_name}.spare"
 
 
-def write_tree(target: Path, files: dict[str, bytes], link_from: Path | None = None,
+def write_tree(target: Path, files: Mapping[str, bytes], link_from: Path | None = None,
                unchanged: frozenset[str] = frozenset(), spare: SpareTree | None = None) -> dict[str, object]:
     """Write every file under `target`; those named in `unchanged` are hard-linked from `link_from`
     (the live output/, whose copy the caller has verified holds exactly these bytes) instead,
@@ -154,7 +155,7 @@ def write_tree(target: Path, files: dict[str, bytes], link_from: Path | None = N
     return placed
 
 
-def _clear_spare(top: str, spare: SpareTree, files: dict[str, bytes]) -> None:
+def _clear_spare(top: str, spare: SpareTree, files: Mapping[str, bytes]) -> None:
     """Remove from the spare tree every file that is not kept, then the folders that left empty."""
     emptied: set[str] = set()
     for rel in spare.files - spare.keep:
@@ -183,7 +184,7 @@ def _link_unchanged(live: str, path: str) -> bool:
         return False
 
 
-def publish(root: Path, files: dict[str, bytes], output_name: str = "output",
+def publish(root: Path, files: Mapping[str, bytes], output_name: str = "output",
             before_swap: Callable[[Path], None] | None = None,
             unchanged: frozenset[str] = frozenset(), placed: dict | None = None,
             spare: SpareTree | None = None) -> Path:

@@ -664,6 +664,59 @@ def test_a_worker_that_dies_fails_the_map_instead_of_hanging(monkeypatch):
     assert parallel.map_items(lambda i: i + 1, list(range(40)), min_items=1) == list(range(1, 41))
 
 
+def test_a_map_stopped_early_stops_its_workers(monkeypatch):
+    """The render stage takes results as they come (parallel.imap_items); if it stops (an error,
+    Ctrl-C), the workers must go and a later stage must be able to fork again."""
+    import multiprocessing
+    import time
+
+    monkeypatch.setattr(parallel, "workers", lambda: 2)
+    results = parallel.imap_items(_with_pid, list(range(2000)), min_items=1)
+    assert next(results)[0] == 0
+    results.close()
+    deadline = time.monotonic() + 20
+    while (multiprocessing.active_children() or not parallel.can_fork()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not multiprocessing.active_children() and parallel.can_fork()
+    assert parallel.map_items(lambda i: i + 1, list(range(40)), min_items=1) == list(range(1, 41))
+
+
+def test_a_command_line_build_keeps_fresh_pages_on_disk_not_in_memory(synthetic, tmp_path, monkeypatch):
+    """Each freshly rendered page goes to the build's spill file as it arrives (spill.py); what
+    the build returns, the cache and output/ all hold the same bytes as a plain build."""
+    import sqlite3
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    cold = fast_build(root)
+    pages = [p for p in cold.files if p.endswith(".html")]
+    in_memory = [p for p in pages if isinstance(cold.files._data[p], bytes)]
+    assert pages and not in_memory
+    reference = plain_build(root, write=False)
+    same(reference, cold)
+    assert all((root / "output" / p).read_bytes() == reference.files[p] for p in pages)
+    db = sqlite3.connect(root / ".cache" / "build.sqlite3")
+    cached = dict(db.execute("SELECT path, html FROM renders").fetchall())
+    db.close()
+    # the cache keeps pages as rendered, before the lookup data's name is filled in
+    assert sorted(cached) == sorted(pages)
+    swaps = [(a, b) for a, b in _late_swaps(reference) if a != b]
+    assert swaps and all(_filled(cached[p], swaps) == reference.files[p] for p in pages)
+
+
+def _late_swaps(result) -> list[tuple[bytes, bytes]]:
+    from site_src import render
+
+    name = next(p for p in result.files if p.startswith("assets/js/notices-data."))
+    return [(f"notices-data.{render._LATE_NAME}.js".encode(), name.rpartition("/")[2].encode())]
+
+
+def _filled(html: bytes, swaps) -> bytes:
+    for old, new in swaps:
+        html = html.replace(old, new)
+    return html
+
+
 def _own_signal_handlers(_i: int) -> tuple:
     import os
     import signal
