@@ -103,7 +103,10 @@ def imap_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: i
     _JOB = (func, items)
     gc.freeze()  # inherited objects out of the workers' collector: it would touch (copy) their pages
     try:
-        chunk = max(16, len(items) // (n * 8))
+        # small chunks: a worker holds one chunk's results twice (list, pickle) and the build process
+        # receives them whole; 32 per worker cut a cold build's peak at 4000 notices by ~20 MiB at no
+        # measurable cost in time (8 per worker before)
+        chunk = max(16, len(items) // (n * 32))
         bounds = [(i, min(i + chunk, len(items))) for i in range(0, len(items), chunk)]
         pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
         try:

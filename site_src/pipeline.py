@@ -31,9 +31,9 @@ from .config import SiteConfig, load_config
 from .diagnostics import Diagnostic, Report
 from .load import SourceFile, discover, file_stamp, load_page, read_sources
 from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
-from .model import Page, Site, fold
+from .model import NOTICE, Page, Site, fold
 from .parallel import imap_items, map_items, release_memory
-from .render import Renderer, TemplateProblem, make_env, output_path, render_site
+from .render import REDIRECT, Renderer, TemplateProblem, make_env, output_path, render_site
 from .resolve import ResolveMemo, resolve, resolve_again
 from .spill import Files, Spill, Spilled
 from .write import SpareTree, publish, spare_path
@@ -401,26 +401,31 @@ class _RenderStage:
             # the server keeps facts as objects (its links memo goes by identity)
             cached = {p: (html, pickle.loads(facts) if memory is not None else facts, d, old[p][2])
                       for p, (_base, html, facts, d) in found.items()}
-        todo = [i for i, path in enumerate(paths) if path not in cached]
+        # the pages that show many others (home, guides, listings) first: the longest jobs start
+        # early, and a worker's memory grown by one is reused by the many small pages after it
+        todo = sorted((i for i, path in enumerate(paths) if path not in cached),
+                      key=lambda i: (pages[i].kind in (NOTICE, REDIRECT), i))
         kwargs = {} if self.min_items is None else {"min_items": self.min_items}
         self.stats["rendered"], self.stats["render_cached"] = len(todo), len(pages) - len(todo)
         out: list[bytes | Spilled | Diagnostic] = []
         rows = []
         remembered: dict[str, RenderMemo] = {}
-        with closing(imap_items(self._render_one, todo, **kwargs)) as fresh:  # in order, as they come
-            for i, path in enumerate(paths):
-                if path not in cached:
-                    html, facts, html_digest = self._take_fresh(next(fresh), path, base[i] if base is not None else None,
-                                                                rows, remembered)
-                else:
-                    html, facts, html_digest, reads = cached[path]
-                    if memory is not None and base is not None:
-                        remembered[path] = RenderMemo(base[i], reads, html, facts, html_digest)
-                out.append(html)
-                if facts is not None:
-                    self.facts[path] = facts
-                if html_digest:
-                    self.html_digests[path] = html_digest
+        fresh: dict[int, tuple] = {}
+        with closing(imap_items(self._render_one, todo, **kwargs)) as results:  # put away as they come
+            for i, result in zip(todo, results):
+                fresh[i] = self._take_fresh(result, paths[i], base[i] if base is not None else None, rows, remembered)
+        for i, path in enumerate(paths):
+            if i in fresh:
+                html, facts, html_digest = fresh.pop(i)
+            else:
+                html, facts, html_digest, reads = cached[path]
+                if memory is not None and base is not None:
+                    remembered[path] = RenderMemo(base[i], reads, html, facts, html_digest)
+            out.append(html)
+            if facts is not None:
+                self.facts[path] = facts
+            if html_digest:
+                self.html_digests[path] = html_digest
         if self.cache is not None:
             self.last_reads.reads = {t: v for t, v in self.last_reads.reads.items() if t in self.used_reads}
             spill = self.spill
