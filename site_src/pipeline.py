@@ -412,7 +412,7 @@ class _RenderStage:
         remembered: dict[str, RenderMemo] = {}
         fresh: dict[int, tuple] = {}
         with closing(imap_items(self._render_one, todo, **kwargs)) as results:  # put away as they come
-            for i, result in zip(todo, results):
+            for i, result in zip(todo, results, strict=True):  # strict: runs it to its end (pool joined)
                 fresh[i] = self._take_fresh(result, paths[i], base[i] if base is not None else None, rows, remembered)
         for i, path in enumerate(paths):
             if i in fresh:

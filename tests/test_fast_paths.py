@@ -686,9 +686,21 @@ def test_a_command_line_build_keeps_fresh_pages_on_disk_not_in_memory(synthetic,
     the build returns, the cache and output/ all hold the same bytes as a plain build."""
     import sqlite3
 
+    from concurrent.futures import ProcessPoolExecutor
+
     root = fresh_copy(synthetic, tmp_path / "site")
     monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    shutdowns = []
+    real_shutdown = ProcessPoolExecutor.shutdown
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        shutdowns.append(wait)
+        return real_shutdown(self, wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "shutdown", shutdown)
     cold = fast_build(root)
+    # both pools (load, render) ran to their end and were joined: the next stage may fork again
+    assert shutdowns == [True, True] and parallel.can_fork()
     pages = [p for p in cold.files if p.endswith(".html")]
     in_memory = [p for p in pages if isinstance(cold.files._data[p], bytes)]
     assert pages and not in_memory
