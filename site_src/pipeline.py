@@ -32,7 +32,7 @@ from .diagnostics import Diagnostic, Report
 from .load import SourceFile, discover, file_stamp, load_page, read_sources
 from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
 from .model import NOTICE, Page, Site, fold
-from .parallel import imap_items, map_items, release_memory
+from .parallel import imap_items, release_memory
 from .render import REDIRECT, Renderer, TemplateProblem, make_env, output_path, render_site
 from .resolve import ResolveMemo, resolve, resolve_again
 from .spill import Files, Spill, Spilled
@@ -249,6 +249,10 @@ def _load_blob(src: SourceFile) -> bytes:
     return pickle.dumps(load_page(src), pickle.HIGHEST_PROTOCOL)
 
 
+LOAD_ROWS = 500
+"""Fresh parses stored in the cache this many at a time as they arrive (~3 MiB of pickles)."""
+
+
 def _load(root: Path, sources: list[SourceFile], keys: list[str], cache: Cache | None, report: Report,
           stats: dict, min_items, memory: BuildMemory | None = None):
     """Every page, parsed afresh only where its bytes changed since the cached parse (in memory:
@@ -261,9 +265,18 @@ def _load(root: Path, sources: list[SourceFile], keys: list[str], cache: Cache |
             src = sources[i] = read_sources(root, [(sources[i].path, sources[i].kind)])[0]
             keys[i] = digest(src.path, src.kind, src.raw)
     kwargs = {} if min_items is None else {"min_items": min_items}
-    fresh = dict(zip(todo, map_items(_load_blob, [sources[i] for i in todo], **kwargs)))
+    fresh: dict[int, tuple] = {}
+    rows: list[tuple[str, str, bytes]] = []
+    with closing(imap_items(_load_blob, [sources[i] for i in todo], **kwargs)) as results:
+        for i, blob in zip(todo, results, strict=True):  # strict: runs it to its end (pool joined)
+            fresh[i] = pickle.loads(blob)
+            if cache is not None:  # a row is right on its own: stored as they come, not all held
+                rows.append((sources[i].path, keys[i], blob))
+                if len(rows) == LOAD_ROWS:
+                    cache.put_loads(rows)
+                    rows = []
     if cache is not None:
-        cache.put_loads([(sources[i].path, keys[i], blob) for i, blob in fresh.items()])
+        cache.put_loads(rows)
         cache.forget("loads", {src.path for src in sources})
     stats["loaded"], stats["load_cached"] = len(fresh), len(sources) - len(fresh)
     pages: list[Page] = []
@@ -272,7 +285,7 @@ def _load(root: Path, sources: list[SourceFile], keys: list[str], cache: Cache |
     remembered: dict[str, tuple[str, object]] = {}
     for i, src in enumerate(sources):
         if i in fresh:
-            loaded = pickle.loads(fresh[i])
+            loaded = fresh.pop(i)
         else:
             loaded = cached[src.path][1] if in_memory else pickle.loads(cached[src.path][1])
         remembered[src.path] = (keys[i], loaded)
