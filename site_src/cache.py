@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import __version__
+from .spill import Stored
 
 SCHEMA = 3
 
@@ -415,15 +416,52 @@ _TABLES = """
 """
 
 
+DB_NAME = "build.sqlite3"
+
+
+class CacheChanged(RuntimeError):
+    """A cached page's HTML was replaced or removed while the build that took it was running."""
+
+
+class RenderedHtml:
+    """Reads cached pages' HTML on demand, on its own read-only connection (the build's may be
+    closed by then). A page is read by path and by the hash of the HTML the build took: if the
+    cache no longer holds exactly that (another process wrote it meanwhile: the dev server's
+    first build takes no build lock), the build fails with `CacheChanged` instead of publishing
+    other bytes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    def get(self, ref: tuple[str, str]) -> bytes:
+        page, digest_ = ref
+        try:
+            if self._db is None:
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            row = self._db.execute("SELECT html FROM renders WHERE path = ? AND digest = ?", (page, digest_)).fetchone()
+        except sqlite3.Error as exc:
+            raise CacheChanged(f"could not read {page} back from the cache ({exc})") from None
+        if row is None:
+            raise CacheChanged(f"the cache no longer holds the page {page} this build took from it "
+                               "(another build or the dev server changed it meanwhile)")
+        return row[0]
+
+    def __del__(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+
 class Cache:
     """One SQLite file under `.cache/`; a build reads what it needs and writes what it made."""
 
     def __init__(self, folder: Path, generation: str):
         self.generation = generation
+        self.folder = folder
         self.db: sqlite3.Connection | None = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(folder / "build.sqlite3", isolation_level=None)
+            self.db = sqlite3.connect(folder / DB_NAME, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=OFF")
             self.db.executescript(_TABLES)
@@ -475,11 +513,16 @@ class Cache:
         return {path: (base, tokens, pickle.loads(reads))
                 for path, base, tokens, reads in self._query("SELECT path, base, tokens, reads FROM renders")}
 
-    def render_outputs(self, paths: set[str]) -> dict[str, tuple[str, bytes, bytes, str]]:
+    def render_outputs(self, paths: set[str], html: bool = True) -> dict[str, tuple[str, Any, bytes, str]]:
         """Output path -> (base, html, pickled page facts, hash of the html) of the cached renders
-        in `paths`; the facts stay pickled until something needs them (`pipeline.LazyFacts`)."""
+        in `paths`; the facts stay pickled until something needs them (`pipeline.LazyFacts`).
+        Without `html`, each page's html is a `spill.Stored` that reads it from the cache if asked."""
         if not paths:
             return {}
+        if not html:
+            reader = RenderedHtml(self.folder / DB_NAME)
+            rows = self._query("SELECT path, base, facts, digest FROM renders")
+            return {path: (base, Stored(reader, (path, d)), facts, d) for path, base, facts, d in rows if path in paths}
         rows = self._query("SELECT path, base, html, facts, digest FROM renders")
         return {path: (base, html, facts, d) for path, base, html, facts, d in rows if path in paths}
 

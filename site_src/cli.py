@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__, schema
 from .diagnostics import FORMATTERS, summary
+from .cache import CacheChanged
 from .parallel import WorkerDied
 from .pipeline import BuildOptions, build
 from .write import BuildLocked, build_lock
@@ -130,7 +131,7 @@ def cmd_build(args, write: bool) -> int:
     except BuildLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except WorkerDied as exc:
+    except (WorkerDied, CacheChanged) as exc:
         print(f"error: {exc}; output/ was left as it was", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

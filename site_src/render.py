@@ -22,7 +22,7 @@ from .config import SiteConfig
 from .diagnostics import Diagnostic, ERROR
 from .model import GUIDE, HOME, NOTICE, Link, Page, Site, fold, slugify
 from .parallel import release_memory
-from .spill import Files, Spill, Spilled
+from .spill import Files, Stored
 
 # Pages the site generates itself (no content file): the notice list, search, 404, alias redirects.
 LISTING, SEARCH, NOT_FOUND, REDIRECT = "listing", "search", "not-found", "redirect"
@@ -572,27 +572,26 @@ def _fill_late(html: bytes, swaps: list[tuple[bytes, bytes]], memo: dict[int, tu
 
 
 def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: Path,
-                render_pages: Callable[[Renderer, list[Page]], list[bytes | Spilled | Diagnostic]] | None = None,
+                render_pages: Callable[[Renderer, list[Page]], list[bytes | Stored | Diagnostic]] | None = None,
                 holidays: Callable[[range], dict] = deadlines.legal_holidays,
                 catalogue_memo: dict[str, str] | None = None,
                 catalogue_objects: dict[str, tuple] | None = None,
                 generated: dict[str, Page] | None = None,
                 late_memo: dict[int, tuple] | None = None,
                 env: jinja2.Environment | None = None,
-                spill: Spill | None = None,
                 ) -> tuple[Files, dict[str, str], list[Diagnostic]]:
     """Render every page and data file. Returns (files, output path -> source path, diagnostics).
 
     `env` is a `make_env(template_dir)` to reuse with its compiled templates (the dev server's,
     kept while the templates are unchanged: compiling them costs ~0.1 s a rebuild). `render_pages`
-    may hand back a page as where it put the bytes in `spill` (`spill.Spilled`); `files` then
-    reads them from there, filling in the late assets, when asked."""
+    may hand back a page as where its bytes are (`spill.Stored`: in the build's spill file or the
+    cache); `files` then reads them from there, filling in the late assets, when asked."""
     assets = collect_assets(static_dir)
     generated_assets(site, assets, holidays)
     seen_by_pages, swaps = _render_assets(assets)
     renderer = Renderer(site, config, template_dir, seen_by_pages, env)
     renderer.late_swaps = swaps
-    files = Files(assets.files, spill, _fill)
+    files = Files(assets.files, _fill)
     sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
     all_pages = [*site.pages.values(), *generated_pages(site, config, generated)]
@@ -603,8 +602,8 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
         if isinstance(result, Diagnostic):
             if result not in problems:
                 problems.append(result)
-        elif isinstance(result, Spilled):
-            files.put_spilled(output_path(page), result, swaps)
+        elif isinstance(result, Stored):
+            files.put_stored(output_path(page), result, swaps)
             sources[output_path(page)] = page.path
         else:
             files[output_path(page)] = _fill_late(result, swaps, late_memo, kept)

@@ -6,8 +6,10 @@ render and again through the check. None of it is needed at once: the check work
 facts and hashes, and the publish writes one file at a time. So the command line's builds put
 each freshly rendered page into a `Spill` (an unnamed temporary file, in the OS's page cache
 rather than in the process) as it arrives from the workers, and `Files` reads it back when asked.
-Reading back ~6000 pages costs ~0.05 s. The dev server, which serves from memory and keeps each
-page between rebuilds, keeps plain bytes.
+Reading back ~6000 pages costs ~0.05 s. Pages taken from the cache are read from it the same way,
+only if asked (`cache.RenderedHtml`): a build after one edit hard-links them and never reads
+them. The dev server, which serves from memory and keeps each page between rebuilds, keeps
+plain bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, MutableMapping
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 
 class Spilled(NamedTuple):
@@ -23,6 +25,17 @@ class Spilled(NamedTuple):
 
     offset: int
     length: int
+
+
+class Stored(NamedTuple):
+    """A file's bytes kept elsewhere: `store.get(ref)` reads them (a `Spill` and a `Spilled`, or
+    the cache's `cache.RenderedHtml` and a page's path and hash)."""
+
+    store: Any
+    ref: Any
+
+    def read(self) -> bytes:
+        return self.store.get(self.ref)
 
 
 class Spill:
@@ -33,13 +46,13 @@ class Spill:
         self._fd = self._file.fileno()
         self._end = 0
 
-    def put(self, data: bytes) -> Spilled:
+    def put(self, data: bytes) -> Stored:
         at, view = self._end, memoryview(data)
         while view:
             written = os.pwrite(self._fd, view, at)
             view, at = view[written:], at + written
         ref, self._end = Spilled(self._end, len(data)), at
-        return ref
+        return Stored(self, ref)
 
     def get(self, ref: Spilled) -> bytes:
         data = os.pread(self._fd, ref.length, ref.offset)
@@ -55,24 +68,22 @@ class Spill:
 
 
 class Files(MutableMapping):
-    """Output path -> bytes, like a dict, where some values live in a `Spill` and are read back
+    """Output path -> bytes, like a dict, where some values are `Stored` elsewhere and read back
     (and passed through `fill` with the arguments they were put with) on each lookup."""
 
-    def __init__(self, data: dict[str, bytes] | None = None, spill: Spill | None = None,
-                 fill: Callable[[bytes, object], bytes] | None = None):
-        self._data: dict[str, bytes | tuple[Spilled, object]] = dict(data or {})
-        self._spill = spill
+    def __init__(self, data: dict[str, bytes] | None = None, fill: Callable[[bytes, Any], bytes] | None = None):
+        self._data: dict[str, bytes | tuple[Stored, Any]] = dict(data or {})
         self._fill = fill
 
-    def put_spilled(self, path: str, ref: Spilled, fill_args: object) -> None:
-        self._data[path] = (ref, fill_args)
+    def put_stored(self, path: str, stored: Stored, fill_args: Any) -> None:
+        self._data[path] = (stored, fill_args)
 
     def __getitem__(self, path: str) -> bytes:
         value = self._data[path]
         if isinstance(value, bytes):
             return value
-        ref, args = value
-        data = self._spill.get(ref)  # type: ignore[union-attr]
+        stored, args = value
+        data = stored.read()
         return self._fill(data, args) if self._fill is not None else data
 
     def __setitem__(self, path: str, data: bytes) -> None:

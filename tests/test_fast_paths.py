@@ -716,6 +716,62 @@ def test_a_command_line_build_keeps_fresh_pages_on_disk_not_in_memory(synthetic,
     assert swaps and all(_filled(cached[p], swaps) == reference.files[p] for p in pages)
 
 
+def test_cached_pages_are_read_from_the_cache_only_when_written(synthetic, tmp_path, monkeypatch):
+    """After one edit, the pages taken from the cache are hard-linked from output/ and their HTML
+    is never read; with output/ gone (CI keeps .cache/, not output/), each is read back from the
+    cache, and output/ is a plain build's either way."""
+    from site_src import cache as cache_mod
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    reads: list[str] = []
+    real_get = cache_mod.RenderedHtml.get
+    monkeypatch.setattr(cache_mod.RenderedHtml, "get", lambda self, ref: reads.append(ref[0]) or real_get(self, ref))
+    notice = next((root / "content" / "notices").glob("*.md"))
+    notice.write_text(notice.read_text(encoding="utf-8") + "\nOne more sentence.\n", encoding="utf-8")
+    edited = fast_build(root)
+    assert edited.stats["render_cached"] > 50 and edited.stats["linked"] > 50
+    assert reads == []
+    reference = plain_build(root, write=False)
+    same(reference, edited)
+    assert reads, "comparing the results reads the cached pages back"
+    shutil.rmtree(root / "output")
+    shutil.rmtree(root / ".output.spare")  # (the site before the edit, which would be updated instead)
+    reads.clear()
+    again = fast_build(root)
+    assert again.stats["rendered"] == 0 and len(reads) == again.stats["render_cached"]
+    out = root / "output"
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(reference.files)
+    assert all((out / p).read_bytes() == reference.files[p] for p in reference.files)
+
+
+def test_a_cached_page_changed_under_the_build_fails_it_and_publishes_nothing(synthetic, tmp_path, monkeypatch):
+    import sqlite3
+
+    from site_src import cache as cache_mod, pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    shutil.rmtree(root / "output")  # so every cached page has to be read back
+    shutil.rmtree(root / ".output.spare", ignore_errors=True)
+    (root / "output").mkdir()
+    (root / "output" / "keep.html").write_text("mine", encoding="utf-8")
+    real_publish = pipeline.publish
+
+    def publish_after_another_process_wrote(*args, **kwargs):
+        db = sqlite3.connect(root / ".cache" / "build.sqlite3")
+        db.execute("UPDATE renders SET html = CAST('other' AS BLOB), digest = 'x' WHERE path = 'index.html'")
+        db.commit()
+        db.close()
+        return real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "publish", publish_after_another_process_wrote)
+    with pytest.raises(cache_mod.CacheChanged, match="index.html"):
+        fast_build(root)
+    assert [p.name for p in (root / "output").iterdir()] == ["keep.html"]
+    assert not list(root.glob(".output.tmp-*"))
+
+
 def _late_swaps(result) -> list[tuple[bytes, bytes]]:
     from site_src import render
 
