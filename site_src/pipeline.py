@@ -137,7 +137,7 @@ def _build(opts: BuildOptions) -> BuildResult:
         result.site, result.config = site, config
         lap("resolve")
         content_ok = not report.errors
-        spill = Spill() if memory is None else None  # the dev server keeps its pages in memory
+        spill = _spill(cache) if memory is None else None  # the dev server keeps its pages in memory
         stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory, graph, spill)
         catalogue = _catalogue_memo(cache, memory)
         files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
@@ -242,6 +242,18 @@ def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemor
 
 class Unread(SourceFile):
     """A content file not read again (`_read_sources`): its hash is known, its bytes are not."""
+
+
+def _spill(cache: Cache | None) -> Spill | None:
+    """The build's spill file (`spill.Spill`), in `.cache/`: a folder the build already writes, on
+    the project's disk (a /tmp in RAM would hold the pages in memory after all). None, so pages
+    stay in memory, without a usable cache folder."""
+    if cache is None or cache.db is None:
+        return None
+    try:
+        return Spill(cache.folder)
+    except OSError:
+        return None
 
 
 def _load_blob(src: SourceFile) -> bytes:
@@ -462,7 +474,12 @@ class _RenderStage:
         html, tokens, reads, facts, html_digest = result
         if not isinstance(html, bytes):
             return html, facts, html_digest
-        kept = self.spill.put(html) if self.spill is not None else html
+        kept = html
+        if self.spill is not None:
+            try:
+                kept = self.spill.put(html)
+            except OSError:  # the disk is full: the rest stay in memory, as without a spill
+                self.spill = None
         if base is not None:
             if self.cache is not None:
                 rows.append((path, base, tokens, reads, kept, facts, html_digest))

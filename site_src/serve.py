@@ -180,6 +180,7 @@ class _RebuildingWatcher(Watcher):
 
     POLL_MS = 100
     SETTLE_MS = 10
+    LINK_RECHECK_MS = 1000
     EVENTS = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800
     """MODIFY, ATTRIB, CLOSE_WRITE, MOVED_FROM, MOVED_TO, CREATE, DELETE, DELETE_SELF, MOVE_SELF."""
     _OVERFLOW, _IGNORED, _ISDIR, _NEW = 0x4000, 0x8000, 0x40000000, 0x100 | 0x80
@@ -194,8 +195,12 @@ class _RebuildingWatcher(Watcher):
         self._links: dict[int, dict[str, str]] = {}
         """For a folder outside the watched trees that holds a symlink's target: inotify watch
         descriptor -> {target's name: the symlink's path} (the build reads through the link)."""
-        self._outside: set[str] = set()
-        """The real paths of the link targets outside the watched trees already watched."""
+        self._outside: dict[str, int] = {}
+        """The real path of each link target outside the watched trees that is watched -> the
+        watch descriptor that hears it (dropped when the kernel drops that watch)."""
+        self._symlinks: set[str] = set()
+        """Every symlink seen in the watched trees: one whose target is not watched (missing,
+        unreadable, its folder deleted) is looked at again every LINK_RECHECK_MS."""
         self._pending = False
 
     def mark(self) -> None:
@@ -215,12 +220,13 @@ class _RebuildingWatcher(Watcher):
         except (ImportError, OSError):  # not Linux, or no more watches allowed: poll
             if self._inotify is not None:
                 self._inotify.close()
-            self._inotify, self._folders, self._links, self._outside = None, {}, {}, set()
+            self._inotify, self._folders, self._links, self._outside, self._symlinks = None, {}, {}, {}, set()
 
-    def _watch(self, folder: str, tree: bool) -> None:
+    def _watch(self, folder: str, tree: bool) -> int:
         """Watch `folder` (and, with `tree`, every folder below it), under the name the build
         reads it by: a symlinked folder's events are reported under the link's path."""
-        self._folders[self._inotify.add_watch(folder, self.EVENTS)] = folder
+        wd = self._inotify.add_watch(folder, self.EVENTS)
+        self._folders[wd] = folder
         if tree:
             with os.scandir(folder) as entries:
                 for entry in entries:
@@ -230,19 +236,49 @@ class _RebuildingWatcher(Watcher):
                         self._watch_link(entry.path)
                     elif entry.is_dir(follow_symlinks=False):
                         self._watch(entry.path, tree=True)
+        return wd
 
-    def _watch_link(self, link: str) -> None:
+    def _watch_link(self, link: str) -> bool:
         """A symlink in a watched tree: the build reads its target, so an edit there is a change
-        here (the link's own folder only hears of the link being made, removed or renamed)."""
+        here (the link's own folder only hears of the link being made, removed or renamed).
+        True if its target is now watched and was not before."""
+        self._symlinks.add(link)
         target = os.path.realpath(link)
-        if self._covered(target) or target in self._outside:
-            return  # its events come anyway (or a link loop)
-        self._outside.add(target)
-        if os.path.isdir(target):
-            self._watch(link, tree=True)  # inotify follows the link; events named by `link`
-        elif os.path.exists(target):
-            wd = self._inotify.add_watch(os.path.dirname(target), self.EVENTS)
-            self._links.setdefault(wd, {})[os.path.basename(target)] = link
+        if self._covered(target) or target in self._outside or self._holds_a_task(target):
+            return False  # its events come anyway, or a link loop, or a link back to the project
+        try:
+            if os.path.isdir(target):
+                wd = self._watch(link, tree=True)  # inotify follows the link; events named by `link`
+            elif os.path.exists(target):
+                wd = self._inotify.add_watch(os.path.dirname(target), self.EVENTS)
+                self._links.setdefault(wd, {})[os.path.basename(target)] = link
+            else:
+                return False  # dangling: looked at again later (`_recheck_links`)
+        except OSError:
+            return False  # unreadable, or no watches left: this link only is looked at again later
+        self._outside[target] = wd
+        return True
+
+    def _holds_a_task(self, folder: str) -> bool:
+        return any(task.startswith(folder.rstrip(os.sep) + os.sep) for task in self._tasks)
+
+    def _recheck_links(self, loop, callback) -> None:
+        """Symlinks whose target was not watched: a target that appeared (or came back) is watched
+        now, and rebuilds, as the build reads it."""
+        appeared = False
+        for link in list(self._symlinks):
+            if not os.path.islink(link):
+                self._symlinks.discard(link)
+            elif os.path.realpath(link) not in self._outside:
+                appeared |= self._watch_link(link)
+        if appeared:
+            self.filepath = None
+            self._schedule(loop, callback)
+
+    def _schedule(self, loop, callback) -> None:
+        if not self._pending:
+            self._pending = True
+            loop.call_later(self.SETTLE_MS / 1000, callback)
 
     def start(self, callback) -> bool:
         from tornado import ioloop
@@ -250,6 +286,7 @@ class _RebuildingWatcher(Watcher):
         loop = ioloop.IOLoop.current()
         if self._inotify is not None:
             loop.add_handler(self._inotify.fileno(), lambda _fd, _events: self._read(loop, callback), loop.READ)
+            ioloop.PeriodicCallback(lambda: self._recheck_links(loop, callback), self.LINK_RECHECK_MS).start()
         else:
             ioloop.PeriodicCallback(callback, self.POLL_MS).start()
         return True
@@ -267,9 +304,11 @@ class _RebuildingWatcher(Watcher):
                 continue
             folder = self._folders.get(event.wd)
             linked = self._links.get(event.wd)
-            if event.mask & self._IGNORED:
+            if event.mask & self._IGNORED:  # the kernel dropped the watch (its folder is gone)
                 self._folders.pop(event.wd, None)
                 self._links.pop(event.wd, None)
+                for target in [t for t, wd in self._outside.items() if wd == event.wd]:
+                    del self._outside[target]  # looked at again by `_recheck_links`
             if linked is not None and event.name in linked:  # a symlinked file's target
                 changed, self.filepath = True, linked[event.name]
             if folder is None:
@@ -286,9 +325,8 @@ class _RebuildingWatcher(Watcher):
                 except OSError:
                     pass  # gone again already
             changed, self.filepath = True, path
-        if changed and not self._pending:
-            self._pending = True
-            loop.call_later(self.SETTLE_MS / 1000, callback)
+        if changed:
+            self._schedule(loop, callback)
 
     def snapshot(self) -> dict[str, tuple[int, int, int]]:
         state: dict[str, tuple[int, int, int]] = {}

@@ -41,8 +41,8 @@ class Stored(NamedTuple):
 class Spill:
     """An append-only temporary file of byte strings; gone when closed or collected."""
 
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="nhc-spill-")
+    def __init__(self, folder: str | os.PathLike | None = None) -> None:
+        self._file = tempfile.TemporaryFile(prefix="spill-", dir=folder)
         self._fd = self._file.fileno()
         self._end = 0
 

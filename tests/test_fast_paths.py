@@ -716,6 +716,52 @@ def test_a_command_line_build_keeps_fresh_pages_on_disk_not_in_memory(synthetic,
     assert swaps and all(_filled(cached[p], swaps) == reference.files[p] for p in pages)
 
 
+@pytest.mark.parametrize("fails", ["making it", "the 5th page"])
+def test_a_build_whose_spill_cannot_be_written_keeps_its_pages_in_memory(synthetic, tmp_path, monkeypatch, fails):
+    import errno
+
+    from site_src import spill as spill_mod
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    if fails == "making it":
+        def no_spill(self, folder=None):
+            raise full
+        monkeypatch.setattr(spill_mod.Spill, "__init__", no_spill)
+    else:
+        real_put, calls = spill_mod.Spill.put, []
+
+        def put(self, data):
+            calls.append(1)
+            if len(calls) >= 5:
+                raise full
+            return real_put(self, data)
+        monkeypatch.setattr(spill_mod.Spill, "put", put)
+    built = fast_build(root)
+    assert not built.report.errors and built.written
+    reference = plain_build(root, write=False)
+    same(reference, built)
+    out = root / "output"
+    assert all((out / p).read_bytes() == reference.files[p] for p in reference.files)
+
+
+def test_the_spill_file_is_made_in_the_cache_folder_and_leaves_nothing_there(synthetic, tmp_path, monkeypatch):
+    from site_src import spill as spill_mod
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    folders = []
+    real_init = spill_mod.Spill.__init__
+
+    def init(self, folder=None):
+        folders.append(folder)
+        real_init(self, folder)
+    monkeypatch.setattr(spill_mod.Spill, "__init__", init)
+    fast_build(root)
+    assert folders == [root / ".cache"]
+    assert sorted(p.name for p in (root / ".cache").iterdir() if p.is_file()) == sorted(
+        p.name for p in (root / ".cache").iterdir() if p.is_file() and p.name.startswith("build.sqlite3"))
+
+
 def test_cached_pages_are_read_from_the_cache_only_when_written(synthetic, tmp_path, monkeypatch):
     """After one edit, the pages taken from the cache are hard-linked from output/ and their HTML
     is never read; with output/ gone (CI keeps .cache/, not output/), each is read back from the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import shutil
 import sys
 import time
 import urllib.error
@@ -247,6 +248,59 @@ def test_the_watcher_hears_edits_to_the_targets_of_symlinks(tmp_path: Path):
     (shared / "other.html").write_text("b", encoding="utf-8")
     assert _round(watcher, loop) == (True, ("__livereload__", None))
     assert len(rebuilds) == 4
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
+def test_symlink_targets_that_appear_come_back_or_cannot_be_watched(tmp_path: Path, monkeypatch):
+    """A dangling link whose target appears, a linked folder deleted and made again, a target
+    the kernel refuses to watch: each is looked at again (`_recheck_links`, every second), and
+    one refusal does not send the whole server back to polling."""
+    import inotify_simple
+
+    shared = tmp_path / "shared"
+    (shared / "partials").mkdir(parents=True)
+    (shared / "locked").mkdir()
+    (shared / "locked" / "head.html").write_text("a", encoding="utf-8")
+    root = tmp_path / "site"
+    (root / "templates").mkdir(parents=True)
+    (root / "templates" / "base.html").symlink_to(shared / "later.html")      # dangling at the start
+    (root / "templates" / "partials").symlink_to(shared / "partials")
+    (root / "templates" / "head.html").symlink_to(shared / "locked" / "head.html")
+    real_add_watch = inotify_simple.INotify.add_watch
+
+    def add_watch(self, path, mask):
+        if "locked" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_add_watch(self, path, mask)
+
+    monkeypatch.setattr(inotify_simple.INotify, "add_watch", add_watch)
+    from site_src import serve
+
+    rebuilds: list[int] = []
+    watcher = serve._RebuildingWatcher(lambda: rebuilds.append(1))
+    watcher.watch(str(root / "templates"), watcher.mark)
+    watcher.baseline()
+    assert watcher._inotify is not None, "one target it may not watch: the rest still by inotify"
+    loop = _Loop()
+
+    def recheck() -> tuple:
+        watcher._recheck_links(loop, lambda: None)
+        return _round(watcher, loop)
+
+    assert recheck() == (False, (None, None))
+    (shared / "later.html").write_text("a", encoding="utf-8")                    # the target appears
+    assert recheck() == (True, ("__livereload__", None))
+    (shared / "later.html").write_text("b", encoding="utf-8")                    # and is watched now
+    assert _round(watcher, loop) == (True, ("__livereload__", None))
+
+    shutil.rmtree(shared / "partials")                                           # a checkout, say
+    _round(watcher, loop)
+    (shared / "partials").mkdir()
+    (shared / "partials" / "faq.html").write_text("a", encoding="utf-8")
+    recheck()
+    (shared / "partials" / "faq.html").write_text("b", encoding="utf-8")
+    assert _round(watcher, loop) == (True, ("__livereload__", None))
+    assert recheck() == (False, (None, None)), "nothing new: no rebuild"
 
 
 def test_without_inotify_the_watcher_polls(tmp_path: Path, monkeypatch):
