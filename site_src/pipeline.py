@@ -441,6 +441,8 @@ class _RenderStage:
         with closing(imap_items(self._render_one, todo, **kwargs)) as results:  # put away as they come
             for i, result in zip(todo, results, strict=True):  # strict: runs it to its end (pool joined)
                 fresh[i] = self._take_fresh(result, paths[i], base[i] if base is not None else None, rows, remembered)
+        for row in rows:  # the read digests (~13 MiB at 4000) made once the workers are gone
+            self.recorder.remember_tokens(self.last_reads, row[2], row[3], self.used_reads)
         for i, path in enumerate(paths):
             if i in fresh:
                 html, facts, html_digest = fresh.pop(i)
@@ -483,7 +485,6 @@ class _RenderStage:
         if base is not None:
             if self.cache is not None:
                 rows.append((path, base, tokens, reads, kept, facts, html_digest))
-                self.recorder.remember_tokens(self.last_reads, tokens, reads, self.used_reads)
             if self.memory is not None:
                 facts = pickle.loads(facts)
                 remembered[path] = RenderMemo(base, pickle.loads(reads), html, facts, html_digest)
