@@ -19,6 +19,7 @@ import dataclasses
 import gc
 import os
 import pickle
+import shutil
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from .parallel import imap_items, release_memory
 from .render import REDIRECT, Renderer, TemplateProblem, make_env, output_path, render_site
 from .resolve import ResolveMemo, resolve, resolve_again
 from .spill import Files, Spill, Stored
-from .write import SpareTree, publish, spare_path
+from .write import Prelink, SpareTree, publish, spare_path
 from . import search
 
 CACHE_DIR = ".cache"
@@ -120,12 +121,15 @@ def _build(opts: BuildOptions) -> BuildResult:
     warm = memory is not None and memory.warm(generation)
     cache = Cache(root / CACHE_DIR, generation) if opts.cache and not warm else None
     min_items = None if opts.parallel else 10**12
+    prelink: Prelink | None = None
     try:
         sources_read, keys = _read_sources(root, listing, memory, cache, stamps)
         inputs = _inputs_key(root, opts, config, report, listing, keys) if opts.write and cache is not None else None
         if _reuse_last_build(root, opts, inputs, cache, result):
             lap("reuse")
             return result
+        if opts.write and memory is None:
+            prelink = _start_prelink(root, opts.output, cache)
         pages, unavailable, page_digests = _load(root, sources_read, keys, cache, report, result.stats, min_items,
                                                  memory)
         del sources_read
@@ -172,6 +176,7 @@ def _build(opts: BuildOptions) -> BuildResult:
                 result.stats["publish_skipped"] = 1
             else:
                 unchanged = _unchanged_files(last, file_digests)
+                prelink = _adopt_prelink(prelink, root, opts.output, last, cache)
                 spare, spare_state = _spare(root, opts.output, cache, file_digests)
                 result.stats["linked"] = len(unchanged)
                 result.stats["spare_kept"] = len(spare.keep) if spare is not None else 0
@@ -188,6 +193,8 @@ def _build(opts: BuildOptions) -> BuildResult:
             _remember_build(inputs, publish_key, result, cache)
             lap("write")
     finally:
+        if prelink is not None:  # not used: a failed build, an unchanged output/, an interruption
+            prelink.cancel()
         if cache is not None:
             cache.close()
     return result
@@ -698,6 +705,38 @@ def _spare(root: Path, output_name: str, cache: Cache | None,
         return None, {}
     keep = frozenset(p for p, d in file_digests.items() if p in state and digests.get(p) == d)
     return SpareTree(frozenset(state), keep), state
+
+
+def _start_prelink(root: Path, output_name: str, cache: Cache | None) -> Prelink | None:
+    """Start the live site's hard-linked copy (`write.Prelink`) when this build will want a spare
+    tree and has none: output/ was published with this cache and no spare tree is there."""
+    if cache is None or spare_path(root, output_name).exists() or not (root / output_name).is_dir():
+        return None
+    if not isinstance(cache.get("publish"), tuple):
+        return None
+    try:
+        return Prelink.start(root, output_name)
+    except OSError:
+        return None
+
+
+def _adopt_prelink(prelink: Prelink | None, root: Path, output_name: str,
+                   last: tuple[str, dict[str, str], dict] | None, cache: Cache | None) -> None:
+    """Make the finished copy the spare tree, recorded as holding what output/ held (`last`, as
+    the publish just verified it); `_spare` walks it and uses it only if it does. Returns None
+    (the prelink is used up)."""
+    if prelink is None:
+        return None
+    made = prelink.finish()
+    if made is None or last is None or cache is None:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        return None
+    kept = spare_path(root, output_name)
+    shutil.rmtree(kept, ignore_errors=True)
+    os.rename(made, kept)
+    cache.put("spare", (last[2], last[1]))
+    return None
 
 
 def _published_state(placed: dict[str, object], last: tuple[str, dict[str, str], dict] | None,

@@ -123,6 +123,71 @@ def spare_path(root: Path, output_name: str = "output") -> Path:
     return root / f".{output_name}.spare"
 
 
+class Prelink:
+    """A hard-linked copy of the live site, made by a child process while the build does its
+    work, to become the spare tree (`SpareTree`) when there is none: the first build after a cold
+    one otherwise makes every folder and link of the new tree itself, after everything else
+    (~0.4-1.3 s at 4000 notices; a child does it in ~0.4 s beside the build's own ~0.9 s). It is
+    named like a temporary tree, so `clean_stale` removes what an interrupted build left."""
+
+    def __init__(self, pid: int, path: Path):
+        self.pid, self.path = pid, path
+
+    @classmethod
+    def start(cls, root: Path, output_name: str = "output") -> Prelink | None:
+        """Start copying `root/output_name`; None where processes cannot be forked."""
+        if not hasattr(os, "fork"):
+            return None
+        src, dest = root / output_name, root / f".{output_name}.tmp-prelink-{os.getpid()}"
+        shutil.rmtree(dest, ignore_errors=True)
+        pid = os.fork()
+        if pid == 0:  # the child: link, then leave without running the parent's clean-up code
+            code = 1
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                _link_tree(os.fspath(src), os.fspath(dest))
+                code = 0
+            finally:
+                os._exit(code)
+        return cls(pid, dest)
+
+    def finish(self) -> Path | None:
+        """Wait for the copy: its folder if it is complete, else None (and it is removed)."""
+        _pid, status = os.waitpid(self.pid, 0)
+        if os.waitstatus_to_exitcode(status) == 0:
+            return self.path
+        shutil.rmtree(self.path, ignore_errors=True)
+        return None
+
+    def cancel(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _link_tree(src: str, dest: str) -> None:
+    """`dest` as a copy of the folder tree `src` whose files are hard links to `src`'s."""
+    os.mkdir(dest)
+    todo = [(src, dest)]
+    while todo:
+        here, there = todo.pop()
+        with os.scandir(here) as entries:
+            for entry in entries:
+                target = os.path.join(there, entry.name)
+                if entry.is_dir(follow_symlinks=False):
+                    os.mkdir(target)
+                    todo.append((entry.path, target))
+                else:
+                    os.link(entry.path, target, follow_symlinks=False)
+
+
 def write_tree(target: Path, files: Mapping[str, bytes], link_from: Path | None = None,
                unchanged: frozenset[str] = frozenset(), spare: SpareTree | None = None) -> dict[str, object]:
     """Write every file under `target`; those named in `unchanged` are hard-linked from `link_from`

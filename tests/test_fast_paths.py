@@ -565,7 +565,57 @@ def test_publishing_into_the_spare_tree_gives_a_fresh_trees_files_and_folders(sy
         plain_build(reference)
         assert tree_bytes(root / "output") == tree_bytes(reference / "output") == after.files, step
         assert _folders(root / "output") == _folders(reference / "output"), step
-    assert kept[0] == 0 and kept[1] > 0 and kept[4] == 0 and kept[5] > 0, kept  # the tampered spare set aside
+    # the first edit's spare is the copy of the cold build's site made meanwhile (write.Prelink)
+    assert kept[0] > 0 and kept[1] > 0 and kept[4] == 0 and kept[5] > 0, kept  # the tampered spare set aside
+
+
+def test_the_first_edit_after_a_cold_build_updates_a_copy_made_meanwhile(synthetic, tmp_path, monkeypatch):
+    """Without a spare tree, a build that will publish has a child process hard-link the live
+    site while it works (write.Prelink); the publish updates that copy. A build that fails
+    removes it; no process or folder is left behind either way."""
+    import os
+
+    from site_src import write
+
+    started: list[int] = []
+    real_start = write.Prelink.start.__func__
+
+    def start(cls, root, output_name="output"):
+        made = real_start(cls, root, output_name)
+        started.append(made.pid)
+        return made
+
+    monkeypatch.setattr(write.Prelink, "start", classmethod(start))
+
+    def reaped() -> bool:
+        for pid in started:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+                return False  # still ours to wait for
+            except ChildProcessError:
+                pass
+        return True
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    notices = root / "content" / "notices"
+    fast_build(root)
+    assert not (root / ".output.spare").exists() and started == []
+    _edit(notices / "cp1010.md", None, "\nOne more paragraph.\n")
+    edited = fast_build(root)
+    assert len(started) == 1 and edited.stats["spare_kept"] == len(edited.files) - 1  # all but the edited page
+    reference = fresh_copy(root, tmp_path / "ref")
+    plain_build(reference)
+    assert tree_bytes(root / "output") == tree_bytes(reference / "output")
+    assert _folders(root / "output") == _folders(reference / "output")
+    assert reaped() and not list(root.glob(".output.tmp-*"))
+
+    shutil.rmtree(root / ".output.spare")
+    live = tree_bytes(root / "output")
+    _edit(notices / "cp1020.md", "title: ", "title: [broken")                    # a build that fails
+    failed = fast_build(root)
+    assert failed.report.errors and not failed.written and len(started) == 2
+    assert tree_bytes(root / "output") == live
+    assert reaped() and not list(root.glob(".output.tmp-*")) and not (root / ".output.spare").exists()
 
 
 def _settled_copy(synthetic: Path, tmp_path: Path, monkeypatch) -> tuple[Path, float, list[str]]:

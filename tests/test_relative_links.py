@@ -1,0 +1,29 @@
+"""render.relative / render._relpath: the links between pages, against posixpath.relpath."""
+
+from __future__ import annotations
+
+import itertools
+import posixpath
+
+from site_src import render
+
+URLS = ["", "notices/", "notices/cp504/", "notices/cp504", "notices/cp504/index.html", "guides/back-taxes/",
+        "assets/css/site.1234.css", "assets/js/notices-data.@version@.js", "index.html", "404.html",
+        "notices/cp504/../cp14/", "notices//cp14/", "./notices/", "notices/./cp14/", "a/b/c/d/", "a/b/x/",
+        "notices.json", "search/", "notices/cp-504/", "/notices/cp14/", "notices/cp14//", ".."]
+
+
+def test_relpath_is_posixpaths():
+    for to_url, base in itertools.product(URLS, URLS):
+        if not base or base.endswith("/"):
+            expected = posixpath.relpath("/" + to_url, "/" + base) if (to_url or base) else "."
+            assert render._relpath(to_url, base) == expected, (to_url, base)
+
+
+def test_relative_links_resolve_back_to_their_target():
+    for from_url, to_url in itertools.product(URLS[:10], URLS[:10]):
+        link = render.relative(from_url, to_url)
+        here = from_url if from_url.endswith("/") or not from_url else posixpath.dirname(from_url) + "/"
+        landed = posixpath.normpath(posixpath.join("/" + here, link)).lstrip("/")
+        assert landed == posixpath.normpath("/" + to_url).lstrip("/") or (landed == "." and to_url == ""), \
+            (from_url, to_url, link)
