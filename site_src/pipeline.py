@@ -37,7 +37,7 @@ from .parallel import imap_items, release_memory
 from .render import REDIRECT, Renderer, TemplateProblem, make_env, output_path, render_site
 from .resolve import ResolveMemo, resolve, resolve_again
 from .spill import Files, Spill, Stored
-from .write import Prelink, SpareTree, publish, spare_path
+from .write import Prelink, SpareTree, publish, signals_held, spare_path
 from . import search
 
 CACHE_DIR = ".cache"
@@ -129,7 +129,8 @@ def _build(opts: BuildOptions) -> BuildResult:
             lap("reuse")
             return result
         if opts.write and memory is None:
-            prelink = _start_prelink(root, opts.output, cache)
+            with signals_held():
+                prelink = _start_prelink(root, opts.output, cache)
         pages, unavailable, page_digests = _load(root, sources_read, keys, cache, report, result.stats, min_items,
                                                  memory)
         del sources_read
@@ -710,7 +711,7 @@ def _spare(root: Path, output_name: str, cache: Cache | None,
 def _start_prelink(root: Path, output_name: str, cache: Cache | None) -> Prelink | None:
     """Start the live site's hard-linked copy (`write.Prelink`) when this build will want a spare
     tree and has none: output/ was published with this cache and no spare tree is there."""
-    if cache is None or spare_path(root, output_name).exists() or not (root / output_name).is_dir():
+    if cache is None or os.path.lexists(spare_path(root, output_name)) or not (root / output_name).is_dir():
         return None
     if not isinstance(cache.get("publish"), tuple):
         return None
@@ -733,8 +734,13 @@ def _adopt_prelink(prelink: Prelink | None, root: Path, output_name: str,
             shutil.rmtree(made, ignore_errors=True)
         return None
     kept = spare_path(root, output_name)
-    shutil.rmtree(kept, ignore_errors=True)
-    os.rename(made, kept)
+    try:
+        if os.path.lexists(kept):  # one made meanwhile by hand, or a dangling link: not ours to use
+            raise FileExistsError(kept)
+        os.rename(made, kept)
+    except OSError:  # best effort: without a spare tree the publish links from output/ itself
+        shutil.rmtree(made, ignore_errors=True)
+        return None
     cache.put("spare", (last[2], last[1]))
     return None
 

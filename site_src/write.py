@@ -131,11 +131,14 @@ class Prelink:
     named like a temporary tree, so `clean_stale` removes what an interrupted build left."""
 
     def __init__(self, pid: int, path: Path):
-        self.pid, self.path = pid, path
+        self.pid: int | None = pid
+        self.path = path
 
     @classmethod
     def start(cls, root: Path, output_name: str = "output") -> Prelink | None:
-        """Start copying `root/output_name`; None where processes cannot be forked."""
+        """Start copying `root/output_name`; None where processes cannot be forked. Call it
+        within `signals_held()`, and keep what it returns before leaving that block: a Ctrl-C
+        then always finds a Prelink to cancel."""
         if not hasattr(os, "fork"):
             return None
         src, dest = root / output_name, root / f".{output_name}.tmp-prelink-{os.getpid()}"
@@ -146,6 +149,8 @@ class Prelink:
             try:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                if hasattr(signal, "pthread_sigmask"):
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
                 _link_tree(os.fspath(src), os.fspath(dest))
                 code = 0
             finally:
@@ -154,22 +159,45 @@ class Prelink:
 
     def finish(self) -> Path | None:
         """Wait for the copy: its folder if it is complete, else None (and it is removed)."""
-        _pid, status = os.waitpid(self.pid, 0)
-        if os.waitstatus_to_exitcode(status) == 0:
+        pid, self.pid = self.pid, None  # reaped: its number may be another process's from now on
+        if pid is None:
+            return None
+        _pid, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) == 0 and self.path.is_dir():
             return self.path
         shutil.rmtree(self.path, ignore_errors=True)
         return None
 
     def cancel(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        pid, self.pid = self.pid, None
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def signals_held():
+    """Ctrl-C and SIGTERM held back (delivered at the end of the block) where the OS allows it:
+    around a fork, so neither the child (before it sets its own handlers) nor the parent (before
+    it has kept the child's number) is interrupted half-way."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _link_tree(src: str, dest: str) -> None:

@@ -618,6 +618,30 @@ def test_the_first_edit_after_a_cold_build_updates_a_copy_made_meanwhile(synthet
     assert reaped() and not list(root.glob(".output.tmp-*")) and not (root / ".output.spare").exists()
 
 
+def test_a_dangling_spare_link_is_left_alone_and_the_build_publishes(synthetic, tmp_path):
+    """`.output.spare` as a symlink to nothing (output/ was a symlink once, its target since
+    deleted): no copy is made in its place, and the build publishes as without a spare."""
+    import os
+
+    from site_src import write
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    os.symlink(tmp_path / "gone", root / ".output.spare")
+    _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
+    edited = fast_build(root)
+    assert edited.written and not edited.report.errors
+    reference = fresh_copy(root, tmp_path / "ref")
+    plain_build(reference)
+    assert tree_bytes(root / "output") == tree_bytes(reference / "output")
+    assert not list(root.glob(".output.tmp-*"))
+    # a copy already waited for is not killed again (its number may be another process's by then)
+    copy = write.Prelink.start(root)
+    assert copy.finish() is not None and copy.pid is None
+    copy.cancel()
+    assert not copy.path.exists()
+
+
 def _settled_copy(synthetic: Path, tmp_path: Path, monkeypatch) -> tuple[Path, float, list[str]]:
     """A copy of the synthetic site whose files were all last modified a minute ago, and the list
     that collects each content file the pipeline reads from now on."""
