@@ -441,10 +441,11 @@ class RenderedHtml:
                 self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             row = self._db.execute("SELECT html FROM renders WHERE path = ? AND digest = ?", (page, digest_)).fetchone()
         except sqlite3.Error as exc:
-            raise CacheChanged(f"could not read {page} back from the cache ({exc})") from None
+            raise CacheChanged(f"could not read the page {page} back from the build cache (.cache/): {exc}; "
+                               "run the build again") from None
         if row is None:
-            raise CacheChanged(f"the cache no longer holds the page {page} this build took from it "
-                               "(another build or the dev server changed it meanwhile)")
+            raise CacheChanged(f"another build or the dev server changed the build cache (.cache/) while this "
+                               f"build was using it (page {page}); run the build again")
         return row[0]
 
     def __del__(self) -> None:
@@ -573,6 +574,10 @@ class Cache:
             return pickle.loads(rows[0][0]) if rows else None
         except Exception:  # noqa: BLE001 - a corrupt entry is a missing entry
             return None
+
+    def has(self, name: str) -> bool:
+        """Whether a value is stored under `name`, without unpickling it."""
+        return bool(self._query("SELECT 1 FROM kv WHERE k = ?", (name,)))
 
     def put(self, name: str, value: Any) -> None:
         self._write("INSERT OR REPLACE INTO kv VALUES (?, ?)", [(name, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))])

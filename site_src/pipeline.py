@@ -177,7 +177,8 @@ def _build(opts: BuildOptions) -> BuildResult:
                 result.stats["publish_skipped"] = 1
             else:
                 unchanged = _unchanged_files(last, file_digests)
-                prelink = _adopt_prelink(prelink, root, opts.output, last, cache)
+                _adopt_prelink(prelink, root, opts.output, last, cache)
+                prelink = None  # waited for: nothing left to cancel
                 spare, spare_state = _spare(root, opts.output, cache, file_digests)
                 result.stats["linked"] = len(unchanged)
                 result.stats["spare_kept"] = len(spare.keep) if spare is not None else 0
@@ -713,7 +714,7 @@ def _start_prelink(root: Path, output_name: str, cache: Cache | None) -> Prelink
     tree and has none: output/ was published with this cache and no spare tree is there."""
     if cache is None or os.path.lexists(spare_path(root, output_name)) or not (root / output_name).is_dir():
         return None
-    if not isinstance(cache.get("publish"), tuple):
+    if not cache.has("publish"):
         return None
     try:
         return Prelink.start(root, output_name)
@@ -724,25 +725,19 @@ def _start_prelink(root: Path, output_name: str, cache: Cache | None) -> Prelink
 def _adopt_prelink(prelink: Prelink | None, root: Path, output_name: str,
                    last: tuple[str, dict[str, str], dict] | None, cache: Cache | None) -> None:
     """Make the finished copy the spare tree, recorded as holding what output/ held (`last`, as
-    the publish just verified it); `_spare` walks it and uses it only if it does. Returns None
-    (the prelink is used up)."""
-    if prelink is None:
-        return None
-    made = prelink.finish()
-    if made is None or last is None or cache is None:
-        if made is not None:
-            shutil.rmtree(made, ignore_errors=True)
-        return None
+    the publish just verified it); `_spare` walks it and uses it only if it does."""
+    made = prelink.finish() if prelink is not None else None
+    if made is None:
+        return
     kept = spare_path(root, output_name)
     try:
-        if os.path.lexists(kept):  # one made meanwhile by hand, or a dangling link: not ours to use
+        if last is None or cache is None or os.path.lexists(kept):  # a dangling link there: not ours
             raise FileExistsError(kept)
         os.rename(made, kept)
     except OSError:  # best effort: without a spare tree the publish links from output/ itself
         shutil.rmtree(made, ignore_errors=True)
-        return None
+        return
     cache.put("spare", (last[2], last[1]))
-    return None
 
 
 def _published_state(placed: dict[str, object], last: tuple[str, dict[str, str], dict] | None,
