@@ -517,13 +517,15 @@ class Cache:
     def render_outputs(self, paths: set[str], html: bool = True) -> dict[str, tuple[str, Any, bytes, str]]:
         """Output path -> (base, html, pickled page facts, hash of the html) of the cached renders
         in `paths`; the facts stay pickled until something needs them (`pipeline.LazyFacts`).
-        Without `html`, each page's html is a `spill.Stored` that reads it from the cache if asked."""
+        Without `html`, each page's html is a `spill.Stored` that reads it from the cache if asked.
+        html is None for a render stored without it (`pipeline._RenderStage._cache_copy`)."""
         if not paths:
             return {}
         if not html:
             reader = RenderedHtml(self.folder / DB_NAME)
-            rows = self._query("SELECT path, base, facts, digest FROM renders")
-            return {path: (base, Stored(reader, (path, d)), facts, d) for path, base, facts, d in rows if path in paths}
+            rows = self._query("SELECT path, base, facts, digest, html IS NULL FROM renders")
+            return {path: (base, None if none else Stored(reader, (path, d)), facts, d)
+                    for path, base, facts, d, none in rows if path in paths}
         rows = self._query("SELECT path, base, html, facts, digest FROM renders")
         return {path: (base, html, facts, d) for path, base, html, facts, d in rows if path in paths}
 

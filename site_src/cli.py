@@ -18,7 +18,7 @@ from .diagnostics import FORMATTERS, summary
 from .cache import CacheChanged
 from .parallel import WorkerDied
 from .pipeline import BuildOptions, build
-from .write import BuildLocked, build_lock
+from .write import BuildLocked, OutputChanged, build_lock
 
 
 def _root(p: argparse.ArgumentParser) -> None:
@@ -131,7 +131,7 @@ def cmd_build(args, write: bool) -> int:
     except BuildLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (WorkerDied, CacheChanged) as exc:
+    except (WorkerDied, CacheChanged, OutputChanged) as exc:
         print(f"error: {exc}; output/ was left as it was", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,7 +1,8 @@
 """The one orchestrator: config -> load -> resolve -> render -> check -> (only if clean) write.
 
 The same function serves `build`, `check` and the dev server's rebuilds. Nothing touches
-`output/` until every stage has run and found no error.
+`output/` until every stage has run and found no error (a cold build's workers write pages into
+the new tree as they render them, `write.Staging`; it replaces `output/` only at the publish).
 
 Speed comes from three things that never change the output (tests/test_fast_paths.py):
 * the cache (`cache.py`, under `.cache/`): a page is parsed again only when its file's bytes
@@ -23,6 +24,7 @@ import shutil
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 from . import deadlines, markdown, page_facts, source_lines
@@ -34,10 +36,10 @@ from .load import SourceFile, discover, file_stamp, load_page, read_sources
 from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
 from .model import NOTICE, Page, Site, fold
 from .parallel import imap_items, release_memory
-from .render import REDIRECT, Renderer, TemplateProblem, make_env, output_path, render_site
+from .render import REDIRECT, Renderer, TemplateProblem, fill_late_names, make_env, output_path, render_site
 from .resolve import ResolveMemo, resolve, resolve_again
 from .spill import Files, Spill, Stored
-from .write import Prelink, SpareTree, publish, signals_held, spare_path
+from .write import Prelink, SpareTree, Staging, publish, signals_held, spare_path
 from . import search
 
 CACHE_DIR = ".cache"
@@ -64,6 +66,9 @@ class BuildOptions:
 class BuildResult:
     report: Report
     files: Files = field(default_factory=Files)
+    """Every output file. Pages may be read on demand from where the build put them (its spill
+    file, the cache, output/ itself): read them before the next build, which may replace them
+    (a replaced page raises `CacheChanged` or `write.OutputChanged`, never gives other bytes)."""
     sources: dict[str, str] = field(default_factory=dict)
     site: Site | None = None
     config: SiteConfig | None = None
@@ -122,6 +127,7 @@ def _build(opts: BuildOptions) -> BuildResult:
     cache = Cache(root / CACHE_DIR, generation) if opts.cache and not warm else None
     min_items = None if opts.parallel else 10**12
     prelink: Prelink | None = None
+    staging: Staging | None = None
     try:
         sources_read, keys = _read_sources(root, listing, memory, cache, stamps)
         inputs = _inputs_key(root, opts, config, report, listing, keys) if opts.write and cache is not None else None
@@ -143,7 +149,9 @@ def _build(opts: BuildOptions) -> BuildResult:
         lap("resolve")
         content_ok = not report.errors
         spill = _spill(cache) if memory is None else None  # the dev server keeps its pages in memory
-        stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory, graph, spill)
+        staging = _staging(root, opts, memory, prelink)
+        stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory, graph, spill,
+                             staging)
         catalogue = _catalogue_memo(cache, memory)
         files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
                                                render_pages=stage.render_pages,
@@ -185,7 +193,8 @@ def _build(opts: BuildOptions) -> BuildResult:
                 placed: dict[str, object] = {}
                 try:
                     publish(root, files, opts.output, before_swap=search.build_index if opts.search else None,
-                            unchanged=unchanged, placed=placed, spare=spare)
+                            unchanged=unchanged, placed=placed, spare=spare, staging=staging)
+                    staging = None  # published: it is output/ now
                 except search.SearchIndexError as exc:
                     report.error("pagefind", 0, str(exc), "", "search-index")
                     return result
@@ -197,6 +206,8 @@ def _build(opts: BuildOptions) -> BuildResult:
     finally:
         if prelink is not None:  # not used: a failed build, an unchanged output/, an interruption
             prelink.cancel()
+        if staging is not None:  # not published: a failed build, an interruption
+            staging.remove()
         if cache is not None:
             cache.close()
     return result
@@ -249,6 +260,12 @@ def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemor
     return [e[1] for e in out], [e[2] for e in out]
 
 
+class _Placed(NamedTuple):
+    """A fresh page a worker wrote into the new tree (`write.Staging`): the file's state."""
+
+    state: tuple[int, int, int]
+
+
 class Unread(SourceFile):
     """A content file not read again (`_read_sources`): its hash is known, its bytes are not."""
 
@@ -262,6 +279,18 @@ def _spill(cache: Cache | None) -> Spill | None:
     try:
         return Spill(cache.folder)
     except OSError:
+        return None
+
+
+def _staging(root: Path, opts: BuildOptions, memory: BuildMemory | None, prelink: Prelink | None) -> Staging | None:
+    """The new tree, made now for the render to write fresh pages into (`write.Staging`), when a
+    command-line build will publish into a new folder anyway: no spare tree to update and none
+    being made. Not for the dev server (it keeps pages in memory) or `check` (writes nothing)."""
+    if not opts.write or memory is not None or prelink is not None or os.path.lexists(spare_path(root, opts.output)):
+        return None
+    try:
+        return Staging.make(root, opts.output)
+    except OSError:  # the publish will say what is wrong with the folder
         return None
 
 
@@ -358,7 +387,7 @@ class _RenderStage:
 
     def __init__(self, site: Site, digests_by_id: dict[int, str], generation: str, cache: Cache | None,
                  stats: dict, min_items, memory: BuildMemory | None = None, graph: str = "",
-                 spill: Spill | None = None):
+                 spill: Spill | None = None, staging: Staging | None = None):
         self.by_id = digests_by_id
         self.recorder = RecordingSite(site, {k: digests_by_id[id(p)] for k, p in site.pages.items()
                                              if id(p) in digests_by_id})
@@ -382,6 +411,8 @@ class _RenderStage:
         self.swaps: list[tuple[bytes, bytes]] = []
         self.spill = spill
         """Where fresh pages' bytes go as they arrive (`spill.Spill`); None: kept in memory."""
+        self.staging = staging
+        """The new tree, into which fresh pages are written where they are rendered (`write.Staging`)."""
 
     def own_digest(self, page: Page) -> str:
         """The hash of a page: of its file's bytes for a loaded page, else of the page itself (in
@@ -412,8 +443,13 @@ class _RenderStage:
             reads = self.recorder.stop()
         if not isinstance(html, bytes):
             return html, "", b"", None, ""
-        return (html, "\n".join(read_token(n, k) for n, k in reads), _pickled(reads),
-                _pickled(page_facts.read_page(html)), digest(html))
+        facts, html_digest = _pickled(page_facts.read_page(html)), digest(html)
+        if self.staging is not None:
+            try:
+                html = _Placed(self.staging.put(output_path(page), fill_late_names(html, self.swaps)))
+            except OSError:  # the build process writes it instead (and says what is wrong, if it can't)
+                pass
+        return html, "\n".join(read_token(n, k) for n, k in reads), _pickled(reads), facts, html_digest
 
     def render_pages(self, renderer: Renderer, pages: list[Page]) -> list[bytes | Diagnostic]:
         pages = [unwrap(p) for p in pages]  # the site view hands out recording proxies
@@ -434,6 +470,7 @@ class _RenderStage:
             # unchanged in output/ is hard-linked): ~80 MiB and ~0.15 s at 4000 after one edit
             found = self.cache.render_outputs(self._disk_hits(paths, base, old), html=memory is not None) \
                 if self.cache is not None else {}
+            found = {p: entry for p, entry in found.items() if entry[1] is not None}  # see `_cache_copy`
             # the server keeps facts as objects (its links memo goes by identity)
             cached = {p: (html, pickle.loads(facts) if memory is not None else facts, d, old[p][2])
                       for p, (_base, html, facts, d) in found.items()}
@@ -466,7 +503,7 @@ class _RenderStage:
                 self.html_digests[path] = html_digest
         if self.cache is not None:
             self.last_reads.reads = {t: v for t, v in self.last_reads.reads.items() if t in self.used_reads}
-            self.cache.put_renders(((*row[:4], row[4].read() if isinstance(row[4], Stored) else row[4], *row[5:])
+            self.cache.put_renders(((*row[:4], self._cache_copy(row[4], row[6]), *row[5:])
                                     for row in rows), self.last_reads)  # one page's bytes at a time
             self.cache.forget("renders", set(paths))
         if memory is not None:
@@ -483,6 +520,12 @@ class _RenderStage:
         """Put one fresh render's result away (its bytes into the spill, if the build has one;
         its cache row; the server's memo); returns (html or where it was spilled, facts, hash)."""
         html, tokens, reads, facts, html_digest = result
+        if isinstance(html, _Placed):  # in the new tree already: read back from there when asked
+            self.staging.placed[path] = html.state  # type: ignore[union-attr]
+            kept = Stored(self.staging, path)
+            if base is not None and self.cache is not None:
+                rows.append((path, base, tokens, reads, kept, facts, html_digest))
+            return kept, facts, html_digest
         if not isinstance(html, bytes):
             return html, facts, html_digest
         kept = html
@@ -498,6 +541,20 @@ class _RenderStage:
                 facts = pickle.loads(facts)
                 remembered[path] = RenderMemo(base, pickle.loads(reads), html, facts, html_digest)
         return kept, facts, html_digest
+
+    def _cache_copy(self, html: bytes | Stored, html_digest: str) -> bytes | None:
+        """A fresh page's HTML as rendered, for the cache. One a worker wrote into the new tree is
+        read back from there, its late assets' names turned back into placeholders; if that does
+        not give the render's bytes (the page itself shows such a name), None: not kept, so the
+        next build renders it again."""
+        if isinstance(html, bytes):
+            return html
+        data = html.read()
+        if isinstance(html.store, Staging):
+            data = fill_late_names(data, [(real, placeholder) for placeholder, real in self.swaps])
+            if digest(data) != html_digest:
+                return None
+        return data
 
     def _disk_hits(self, paths: list[str], base: list[str] | None, old: dict[str, tuple]) -> set[str]:
         """The pages whose cached render is still right: same page and renderer state (`base`),

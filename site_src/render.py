@@ -564,7 +564,8 @@ def _render_assets(assets: Assets) -> tuple[Assets, list[tuple[bytes, bytes]]]:
     return Assets(urls=urls), swaps
 
 
-def _fill(html: bytes, swaps: list[tuple[bytes, bytes]]) -> bytes:
+def fill_late_names(html: bytes, swaps: list[tuple[bytes, bytes]]) -> bytes:
+    """A page as rendered with the late assets' real names in place of the placeholders."""
     for placeholder, real in swaps:
         html = html.replace(placeholder, real)
     return html
@@ -575,7 +576,7 @@ def _fill_late(html: bytes, swaps: list[tuple[bytes, bytes]], memo: dict[int, tu
     """`html` with the late assets' real names; `memo` (the dev server's memory) keeps the result
     for the very bytes object of an unchanged page, so it stays the same object between rebuilds."""
     seen = memo.get(id(html)) if memo is not None else None
-    out = seen[2] if seen is not None and seen[0] is html and seen[1] == swaps else _fill(html, swaps)
+    out = seen[2] if seen is not None and seen[0] is html and seen[1] == swaps else fill_late_names(html, swaps)
     if memo is not None:
         kept[id(html)] = (html, swaps, out)
     return out
@@ -601,7 +602,7 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
     seen_by_pages, swaps = _render_assets(assets)
     renderer = Renderer(site, config, template_dir, seen_by_pages, env)
     renderer.late_swaps = swaps
-    files = Files(assets.files, _fill)
+    files = Files(assets.files, fill_late_names)
     sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
     all_pages = [*site.pages.values(), *generated_pages(site, config, generated)]

@@ -3,9 +3,11 @@
 A build holds every output file from the render to the publish: ~80 MiB of HTML at 4000
 notices, a fifth of a cold build's peak memory, held by the build process while its workers
 render and again through the check. None of it is needed at once: the check works from page
-facts and hashes, and the publish writes one file at a time. So the command line's builds put
-each freshly rendered page into a `Spill` (an unnamed temporary file, in the OS's page cache
-rather than in the process) as it arrives from the workers, and `Files` reads it back when asked.
+facts and hashes, and the publish writes one file at a time. A cold build's workers write each
+page straight into the new tree (`write.Staging`); the command line's other builds, which update
+the previous site's tree, put each freshly rendered page into a `Spill` (an unnamed temporary
+file, in the OS's page cache rather than in the process) as it arrives from the workers, and
+`Files` reads it back when asked.
 Reading back ~6000 pages costs ~0.05 s. Pages taken from the cache are read from it the same way,
 only if asked (`cache.RenderedHtml`): a build after one edit hard-links them and never reads
 them. The dev server, which serves from memory and keeps each page between rebuilds, keeps

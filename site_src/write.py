@@ -31,6 +31,10 @@ class BuildLocked(Exception):
     pass
 
 
+class OutputChanged(RuntimeError):
+    """A file a build wrote was replaced or removed before the build was done with it."""
+
+
 class UnsafePath(ValueError):
     """An output path that would land outside the output folder; the loader should have refused it."""
 
@@ -82,8 +86,9 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def clean_stale(root: Path, output_name: str = "output") -> None:
-    """Remove temporary folders left by an interrupted build, restoring output/ if a swap was cut short."""
+def clean_stale(root: Path, output_name: str = "output", keep: Path | None = None) -> None:
+    """Remove temporary folders left by an interrupted build, restoring output/ if a swap was cut short
+    (`keep`: this build's own tree, `Staging`)."""
     out = root / output_name
     for stale in sorted(root.glob(f".{output_name}.old-*")):
         if not out.exists():
@@ -91,7 +96,8 @@ def clean_stale(root: Path, output_name: str = "output") -> None:
         else:
             shutil.rmtree(stale, ignore_errors=True)
     for stale in root.glob(f".{output_name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        if stale != keep:
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def safe_relpath(rel: str) -> str:
@@ -217,20 +223,24 @@ def _link_tree(src: str, dest: str) -> None:
 
 
 def write_tree(target: Path, files: Mapping[str, bytes], link_from: Path | None = None,
-               unchanged: frozenset[str] = frozenset(), spare: SpareTree | None = None) -> dict[str, object]:
+               unchanged: frozenset[str] = frozenset(), spare: SpareTree | None = None,
+               prewritten: Mapping[str, tuple[int, int, int]] | None = None) -> dict[str, object]:
     """Write every file under `target`; those named in `unchanged` are hard-linked from `link_from`
     (the live output/, whose copy the caller has verified holds exactly these bytes) instead,
     since creating thousands of files is what a small edit's build would otherwise spend its time on.
     With `spare`, `target` is that tree: its files in `spare.keep` stay, the others go first (never
     written into: they may be hard links to the live site). Returns, for each file, how it got
-    there: "spare", "live", or the (size, mtime_ns, inode) of the file written."""
+    there: "spare", "live", or the (size, mtime_ns, inode) of the file written. `prewritten`:
+    files already in `target` (`Staging.put`), with that state."""
     made: set[str] = set()
-    placed: dict[str, object] = {}
+    placed: dict[str, object] = dict(prewritten or {})
     top, live = os.fspath(target), os.fspath(link_from) if link_from is not None else None
     keep = spare.keep if spare is not None else frozenset()
     if spare is not None:
         _clear_spare(top, spare, files)
     for rel in sorted(files):
+        if rel in placed:
+            continue
         if rel in keep:
             placed[rel] = "spare"
             continue
@@ -280,7 +290,7 @@ def _link_unchanged(live: str, path: str) -> bool:
 def publish(root: Path, files: Mapping[str, bytes], output_name: str = "output",
             before_swap: Callable[[Path], None] | None = None,
             unchanged: frozenset[str] = frozenset(), placed: dict | None = None,
-            spare: SpareTree | None = None) -> Path:
+            spare: SpareTree | None = None, staging: Staging | None = None) -> Path:
     """Write `files` into a fresh folder and swap it in for `root/output_name`.
 
     `before_swap(folder)` runs on the complete new tree before it goes live (e.g. the search
@@ -289,17 +299,21 @@ def publish(root: Path, files: Mapping[str, bytes], output_name: str = "output",
     returns (moving the folder into place changes none of it). With `spare` (which the caller has
     verified), the spare tree is moved to the temporary name and updated there, so that a build
     cut short leaves a temporary folder that `clean_stale` removes. The previous site becomes the
-    new spare tree.
+    new spare tree. With `staging` (not with `spare`), the new tree is that folder, some of whose
+    files the render already wrote; once published, `staging` names output/.
     """
     out = root / output_name
-    clean_stale(root, output_name)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root))
+    if staging is not None:
+        spare = None
+    clean_stale(root, output_name, keep=staging.path if staging is not None else None)
+    tmp = staging.path if staging is not None else Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root))
     old = root / f".{output_name}.old-{os.getpid()}"
     kept = spare_path(root, output_name)
     try:
         if spare is not None and not _move(kept, tmp):  # replaces the empty folder mkdtemp made
             spare = None
-        made = write_tree(tmp, files, out if unchanged and out.is_dir() else None, unchanged, spare)
+        made = write_tree(tmp, files, out if unchanged and out.is_dir() else None, unchanged, spare,
+                          staging.placed if staging is not None else None)
         if placed is not None:
             placed.update(made)
         if before_swap is not None:
@@ -315,12 +329,60 @@ def publish(root: Path, files: Mapping[str, bytes], output_name: str = "output",
             tmp.rename(out)
             if had_output:
                 _keep_as_spare(old, kept)
+        if staging is not None:
+            staging.path = out
     except BaseException:
         if not out.exists() and old.exists():
             old.rename(out)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+class Staging:
+    """The new tree of a build with no site to update (a cold build: no spare tree), made before
+    the render so each worker writes the pages it renders straight into it, as they are made:
+    the build process never holds, spills or writes their bytes, and the disk's work is spread
+    over the workers. `publish` then writes the rest and swaps it in; a failed build removes it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.placed: dict[str, tuple[int, int, int]] = {}
+        """Output path -> (size, mtime_ns, inode) of each file written into it."""
+
+    @classmethod
+    def make(cls, root: Path, output_name: str = "output") -> Staging:
+        return cls(Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root)))
+
+    def put(self, rel: str, data: bytes) -> tuple[int, int, int]:
+        """Write one new file (never one already there); its (size, mtime_ns, inode)."""
+        path = os.path.join(self.path, safe_relpath(rel))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, flags, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        return st.st_size, st.st_mtime_ns, st.st_ino
+
+    def get(self, rel: str) -> bytes:
+        """A file's bytes, from wherever the tree is now (output/ once published); `OutputChanged`
+        if it is no longer the file written (a later build replaced it)."""
+        with open(os.path.join(self.path, safe_relpath(rel)), "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if self.placed.get(rel, (st.st_size, st.st_mtime_ns, st.st_ino)) != (st.st_size, st.st_mtime_ns, st.st_ino):
+                raise OutputChanged(f"{self.path.name}/{rel} was replaced after this build wrote it")
+            return fh.read()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _move(src: Path, dest: Path) -> bool:

@@ -54,6 +54,13 @@ def fast_build(root: Path, **kw):
     return build(BuildOptions(root=root, search=False, **kw))
 
 
+def read_now(result):
+    """`result` with its files read: a cold build's pages are read from output/ on demand (the
+    workers wrote them there), and a later build replaces output/ (reading them then fails)."""
+    result.files = dict(result.files)
+    return result
+
+
 def same(a, b) -> None:
     assert sorted(a.files) == sorted(b.files)
     differing = [p for p in a.files if a.files[p] != b.files[p]]
@@ -153,12 +160,12 @@ def test_cold_warm_parallel_and_serial_builds_are_identical(synthetic, tmp_path,
     root = fresh_copy(synthetic, tmp_path / "site")
     ref = plain_build(root, write=False)
     assert not ref.report.errors
-    cold = fast_build(root)
+    cold = read_now(fast_build(root))
     assert cold.stats["rendered"] == len([p for p in cold.files if p.endswith(".html")])
     warm = fast_build(root, write=False)  # in memory (as the dev server builds): every page from the cache
     assert warm.stats["loaded"] == 0 and warm.stats["rendered"] == 0
     monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
-    pooled = fast_build(root, cache=False)
+    pooled = read_now(fast_build(root, cache=False))
     serial = fast_build(root, cache=False, parallel=False)
     for other in (cold, warm, pooled, serial):
         same(ref, other)
@@ -180,7 +187,7 @@ def test_one_edit_rerenders_only_what_shows_it_and_matches_a_full_build(syntheti
 
 def test_a_related_pages_new_title_reaches_the_pages_that_show_it(synthetic, tmp_path):
     root = fresh_copy(synthetic, tmp_path / "site")
-    before = fast_build(root)
+    before = read_now(fast_build(root)).files
     target = root / "content" / "notices" / "cp1005.md"
     text = target.read_text(encoding="utf-8")
     old_title = next(line for line in text.splitlines() if line.startswith("title:"))
@@ -190,11 +197,11 @@ def test_a_related_pages_new_title_reaches_the_pages_that_show_it(synthetic, tmp
                if p.endswith(".html") and b"A Brand New Title" in html and "cp1005" not in p]
     assert showing  # cp1001 lists CP1005 as similar; the home page and others link it
     for path in showing:
-        assert before.files[path] != after.files[path]
+        assert before[path] != after.files[path]
     # the lookup data every page names changed too, but pages not showing the title are not rendered again
     assert after.stats["rendered"] < after.stats["render_cached"] / 3, after.stats
     data = [p for p in after.files if p.startswith("assets/js/notices-data.")]
-    assert len(data) == 1 and data[0] not in before.files
+    assert len(data) == 1 and data[0] not in before
     name = data[0].rsplit("/", 1)[1].encode()
     assert all(name in html for p, html in after.files.items() if p.endswith(".html") and b'data-index' in html)
     same(plain_build(root, write=False), after)
@@ -279,7 +286,7 @@ def test_a_file_made_unreadable_is_read_again(synthetic, tmp_path):
 
 def test_a_hand_edited_output_is_republished(synthetic, tmp_path):
     root = fresh_copy(synthetic, tmp_path / "site")
-    first = fast_build(root)
+    first = read_now(fast_build(root))
     assert fast_build(root).stats.get("reused") == 1
     page = root / "output" / "index.html"
     page.write_bytes(b"tampered")
@@ -311,7 +318,7 @@ def test_a_warm_build_reuses_the_last_build_whole_until_an_input_changes(synthet
 
 def test_one_edit_links_the_unchanged_files_into_the_new_output(synthetic, tmp_path):
     root = fresh_copy(synthetic, tmp_path / "site")
-    first = fast_build(root)
+    first = read_now(fast_build(root))
     inode = {p: (root / "output" / p).stat().st_ino for p in first.files}
     target = root / "content" / "notices" / "cp1010.md"
     target.write_text(target.read_text(encoding="utf-8") + "\nOne more paragraph.\n", encoding="utf-8")
@@ -642,6 +649,113 @@ def test_a_dangling_spare_link_is_left_alone_and_the_build_publishes(synthetic, 
     assert not copy.path.exists()
 
 
+def test_a_cold_build_publishes_the_tree_its_workers_wrote_the_pages_into(synthetic, tmp_path, monkeypatch):
+    """With no site to update, the render writes each fresh page into the new tree where it is
+    rendered (write.Staging, in the workers); the publish writes only the rest and swaps that very
+    tree in. The output is a plain build's, and the cache still gets each page as rendered."""
+    import os
+    import sqlite3
+
+    from site_src import pipeline, write
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    written_by_publish: list[str] = []
+    real_write_tree = write.write_tree
+
+    def write_tree(target, files, *args, **kwargs):
+        made = real_write_tree(target, files, *args, **kwargs)
+        prewritten = (args[3] if len(args) > 3 else kwargs.get("prewritten")) or {}
+        written_by_publish.extend(p for p in made if p not in prewritten)
+        return made
+    monkeypatch.setattr(write, "write_tree", write_tree)
+    cold = fast_build(root)
+    pages = sorted(p for p in cold.files if p.endswith(".html"))
+    assert pages and not any(p.endswith(".html") for p in written_by_publish)
+    assert "notices.json" in written_by_publish
+    assert all(isinstance(cold.files._data[p][0].store, write.Staging) for p in pages)
+    state = pipeline._output_state(root / "output")
+    assert all(cold.files._data[p][0].store.placed[p] == state[p] for p in pages)  # the very files
+    reference = plain_build(root, write=False)
+    same(reference, cold)
+    assert tree_bytes(root / "output") == reference.files
+    assert not list(root.glob(".output.tmp-*"))
+    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+        cached = dict(db.execute("SELECT path, html FROM renders").fetchall())
+    swaps = [(a, b) for a, b in _late_swaps(reference) if a != b]
+    assert swaps and all(_filled(cached[p], swaps) == reference.files[p] for p in pages)
+    assert all(b"@version@" in cached[p] for p in pages if b"data-index" in cached[p])
+    # a later build replaces output/: the cold build's pages can no longer be read (not misread)
+    _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
+    fast_build(root)
+    with pytest.raises(write.OutputChanged):
+        cold.files["notices/cp1010/index.html"]
+    assert os.path.exists(root / "output" / "notices" / "cp1010" / "index.html")
+
+
+def test_a_cold_build_that_fails_or_is_interrupted_leaves_no_new_tree(synthetic, tmp_path, monkeypatch):
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    _edit(root / "content" / "notices" / "cp1020.md", "title: ", "title: [broken")
+    failed = fast_build(root)
+    assert failed.report.errors and not failed.written
+    assert not (root / "output").exists() and not list(root.glob(".output.tmp-*"))
+    _edit(root / "content" / "notices" / "cp1020.md", "title: [broken", "title: ")
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "_check", interrupted)  # after every page was written into the tree
+    with pytest.raises(KeyboardInterrupt):
+        fast_build(root)
+    assert not (root / "output").exists() and not list(root.glob(".output.tmp-*"))
+
+
+def test_a_page_that_shows_the_lookup_data_name_is_rendered_again_not_misread(synthetic, tmp_path):
+    """A fresh page a worker wrote is cached as rendered by turning the lookup data's real name
+    back into the placeholder; a page whose own text shows that name would come back wrong, so it
+    is not cached, and the next build renders it again."""
+    import sqlite3
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    name = next(p for p in read_now(fast_build(root, write=False)).files
+                if p.startswith("assets/js/notices-data.")).rpartition("/")[2]
+    target = root / "content" / "notices" / "cp1010.md"
+    _edit(target, None, f"\nThe lookup data is in {name}.\n")
+    cold = read_now(fast_build(root))
+    assert not cold.report.errors and name.encode() in cold.files["notices/cp1010/index.html"]
+    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+        rows = dict(db.execute("SELECT path, html IS NULL FROM renders").fetchall())
+    assert rows["notices/cp1010/index.html"] == 1 and sum(rows.values()) == 1
+    _edit(root / "content" / "notices" / "cp1040.md", None, "\nOne more paragraph.\n")
+    edited = fast_build(root)
+    reference = plain_build(root, write=False)
+    same(reference, edited)
+    assert tree_bytes(root / "output") == reference.files
+    assert edited.stats["rendered"] < 10
+
+
+def test_a_page_a_worker_cannot_write_is_written_by_the_publish(synthetic, tmp_path, monkeypatch):
+    import errno
+
+    from site_src import write
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    real_put = write.Staging.put
+
+    def put(self, rel, data):
+        if rel.startswith("notices/cp101"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_put(self, rel, data)
+    monkeypatch.setattr(write.Staging, "put", put)
+    built = fast_build(root)
+    assert built.written and not built.report.errors
+    reference = plain_build(root, write=False)
+    same(reference, built)
+    assert tree_bytes(root / "output") == reference.files
+
+
 def _settled_copy(synthetic: Path, tmp_path: Path, monkeypatch) -> tuple[Path, float, list[str]]:
     """A copy of the synthetic site whose files were all last modified a minute ago, and the list
     that collects each content file the pipeline reads from now on."""
@@ -794,9 +908,10 @@ def test_a_command_line_build_keeps_fresh_pages_on_disk_not_in_memory(synthetic,
 def test_a_build_whose_spill_cannot_be_written_keeps_its_pages_in_memory(synthetic, tmp_path, monkeypatch, fails):
     import errno
 
-    from site_src import spill as spill_mod
+    from site_src import pipeline, spill as spill_mod
 
     root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(pipeline, "_staging", lambda *_args: None)  # pages spilled, not written into a new tree
     full = OSError(errno.ENOSPC, "No space left on device")
     if fails == "making it":
         def no_spill(self, folder=None):
