@@ -453,6 +453,49 @@ class RenderedHtml:
             self._db.close()
 
 
+class RenderRows:
+    """Writes (path, base, reads as read_token lines, pickled reads, html, pickled facts, hash of
+    the html) of freshly rendered pages as they come (while the workers render the rest), in one
+    transaction that `commit` ends with the digests of every read in this build's site: a render
+    is only ever tested against the digests of the site it was made in or of a later build that
+    found it still right, and nothing of a build cut short is kept. Any SQLite error: nothing."""
+
+    def __init__(self, db: sqlite3.Connection | None):
+        self.db = db
+        if db is not None:
+            try:
+                db.execute("BEGIN")
+            except sqlite3.Error:
+                self.db = None
+
+    def add(self, rows: Iterable[tuple]) -> None:
+        if self.db is None:
+            return
+        try:
+            self.db.executemany("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        except sqlite3.Error:
+            self.abandon()
+
+    def commit(self, read_digests: ReadDigests) -> None:
+        if self.db is None:
+            return
+        try:
+            self.db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)",
+                            ("read_digests", pickle.dumps(read_digests, pickle.HIGHEST_PROTOCOL)))
+            self.db.execute("COMMIT")
+            self.db = None
+        except sqlite3.Error:
+            self.abandon()
+
+    def abandon(self) -> None:
+        db, self.db = self.db, None
+        if db is not None:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+
 class Cache:
     """One SQLite file under `.cache/`; a build reads what it needs and writes what it made."""
 
@@ -529,15 +572,9 @@ class Cache:
         rows = self._query("SELECT path, base, html, facts, digest FROM renders")
         return {path: (base, html, facts, d) for path, base, html, facts, d in rows if path in paths}
 
-    def put_renders(self, rows: list[tuple[str, str, str, bytes, bytes, bytes, str]],
-                    read_digests: ReadDigests) -> None:
-        """(path, base, reads as read_token lines, pickled reads, html, pickled facts, hash of the
-        html) of freshly rendered pages, and the digests of every read in this build's site, in one
-        transaction: a render is only ever tested against the digests of the site it was made in or
-        of a later build that found it still right."""
-        self._write("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
-                    ("INSERT OR REPLACE INTO kv VALUES (?, ?)",
-                     ("read_digests", pickle.dumps(read_digests, pickle.HIGHEST_PROTOCOL))))
+    def render_rows(self) -> RenderRows:
+        """A writer of fresh renders' rows (`RenderRows`), its transaction begun."""
+        return RenderRows(self.db)
 
     def forget(self, table: str, keep: set[str]) -> None:
         """Drop entries for pages that no longer exist."""

@@ -24,7 +24,7 @@ import shutil
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 from pathlib import Path
 
 from . import deadlines, markdown, page_facts, source_lines
@@ -300,6 +300,9 @@ def _load_blob(src: SourceFile) -> bytes:
 
 LOAD_ROWS = 500
 """Fresh parses stored in the cache this many at a time as they arrive (~3 MiB of pickles)."""
+RENDER_ROWS = 250
+"""Fresh renders stored in the cache this many at a time as they arrive (their pages' bytes read
+back one at a time), while the workers render the rest."""
 
 
 def _load(root: Path, sources: list[SourceFile], keys: list[str], cache: Cache | None, report: Report,
@@ -484,11 +487,25 @@ class _RenderStage:
         rows = []
         remembered: dict[str, RenderMemo] = {}
         fresh: dict[int, tuple] = {}
-        with closing(imap_items(self._render_one, todo, **kwargs)) as results:  # put away as they come
-            for i, result in zip(todo, results, strict=True):  # strict: runs it to its end (pool joined)
-                fresh[i] = self._take_fresh(result, paths[i], base[i] if base is not None else None, rows, remembered)
-        for row in rows:  # the read digests (~13 MiB at 4000) made once the workers are gone
-            self.recorder.remember_tokens(self.last_reads, row[2], row[3], self.used_reads)
+        writer = self.cache.render_rows() if self.cache is not None else None
+        try:
+            stored = 0
+            with closing(imap_items(self._render_one, todo, **kwargs)) as results:  # put away as they come
+                for i, result in zip(todo, results, strict=True):  # strict: runs it to its end (pool joined)
+                    fresh[i] = self._take_fresh(result, paths[i], base[i] if base is not None else None, rows,
+                                                remembered)
+                    if writer is not None and len(rows) - stored == RENDER_ROWS:  # while the workers go on
+                        writer.add(self._cache_rows(rows[stored:]))
+                        stored = len(rows)
+            for row in rows:  # the read digests (~13 MiB at 4000) made once the workers are gone
+                self.recorder.remember_tokens(self.last_reads, row[2], row[3], self.used_reads)
+            if writer is not None:
+                writer.add(self._cache_rows(rows[stored:]))
+                self.last_reads.reads = {t: v for t, v in self.last_reads.reads.items() if t in self.used_reads}
+                writer.commit(self.last_reads)
+        finally:
+            if writer is not None:
+                writer.abandon()  # committed already, unless the build stopped on the way
         for i, path in enumerate(paths):
             if i in fresh:
                 html, facts, html_digest = fresh.pop(i)
@@ -502,9 +519,6 @@ class _RenderStage:
             if html_digest:
                 self.html_digests[path] = html_digest
         if self.cache is not None:
-            self.last_reads.reads = {t: v for t, v in self.last_reads.reads.items() if t in self.used_reads}
-            self.cache.put_renders(((*row[:4], self._cache_copy(row[4], row[6]), *row[5:])
-                                    for row in rows), self.last_reads)  # one page's bytes at a time
             self.cache.forget("renders", set(paths))
         if memory is not None:
             universe = memory.reads if warm else {}
@@ -541,6 +555,10 @@ class _RenderStage:
                 facts = pickle.loads(facts)
                 remembered[path] = RenderMemo(base, pickle.loads(reads), html, facts, html_digest)
         return kept, facts, html_digest
+
+    def _cache_rows(self, rows: list[tuple]) -> Iterator[tuple]:
+        """Cache rows of fresh renders, each page's bytes read (`_cache_copy`) as its row is written."""
+        return ((*row[:4], self._cache_copy(row[4], row[6]), *row[5:]) for row in rows)
 
     def _cache_copy(self, html: bytes | Stored, html_digest: str) -> bytes | None:
         """A fresh page's HTML as rendered, for the cache. One a worker wrote into the new tree is

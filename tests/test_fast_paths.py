@@ -712,6 +712,36 @@ def test_a_cold_build_that_fails_or_is_interrupted_leaves_no_new_tree(synthetic,
     assert not (root / "output").exists() and not list(root.glob(".output.tmp-*"))
 
 
+def test_render_rows_stored_during_a_build_cut_short_are_not_kept(synthetic, tmp_path, monkeypatch):
+    """Fresh renders go into the cache as they come, in one transaction that only the read
+    digests of the finished render end: a build stopped half-way leaves no render row behind."""
+    import sqlite3
+
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(pipeline, "RENDER_ROWS", 5)
+    real_take, taken = pipeline._RenderStage._take_fresh, []
+
+    def take(self, *args):
+        taken.append(1)
+        if len(taken) == 23:
+            raise KeyboardInterrupt
+        return real_take(self, *args)
+    monkeypatch.setattr(pipeline._RenderStage, "_take_fresh", take)
+    with pytest.raises(KeyboardInterrupt):
+        fast_build(root)
+    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM kv WHERE k = 'read_digests'").fetchone()[0] == 0
+    monkeypatch.setattr(pipeline._RenderStage, "_take_fresh", real_take)
+    built = fast_build(root)
+    assert built.stats["render_cached"] == 0
+    same(plain_build(root, write=False), built)
+    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == built.stats["rendered"]
+
+
 def test_a_page_that_shows_the_lookup_data_name_is_rendered_again_not_misread(synthetic, tmp_path):
     """A fresh page a worker wrote is cached as rendered by turning the lookup data's real name
     back into the placeholder; a page whose own text shows that name would come back wrong, so it
