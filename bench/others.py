@@ -16,6 +16,7 @@ command up on PATH, or take a path (e.g. a separate venv's bin/mkdocs; see docs/
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -131,6 +132,22 @@ def mirror(other: Other, root: Path, n: int) -> Path:
     return site
 
 
+TRASH = HERE / "out" / ".trash"
+
+
+def discard(path: Path) -> None:
+    """Move `path` out of the way (into `TRASH`, emptied by `empty_trash`) instead of deleting it
+    now: see bench/run.py on why a deletion right before a timed build skews it."""
+    if not os.path.lexists(path):
+        return
+    TRASH.mkdir(parents=True, exist_ok=True)
+    os.rename(path, TRASH / f"{len(os.listdir(TRASH))}-{path.name}")
+
+
+def empty_trash() -> None:
+    shutil.rmtree(TRASH, ignore_errors=True)
+
+
 def clean(other: Other, site: Path) -> None:
     for name in other.outputs:
-        shutil.rmtree(site / name, ignore_errors=True)
+        discard(site / name)

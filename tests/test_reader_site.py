@@ -3,6 +3,7 @@ sitemap, robots, feed, 404, the notice-page blocks and the page-weight budget.""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
@@ -209,3 +210,18 @@ def test_search_index_is_built_by_the_build(tmp_path):
     # Notices, guides and home are indexed; redirects, the list, search and 404 are not.
     assert sum(lang["page_count"] for lang in entry["languages"].values()) == 7
     assert not list(tmp_path.glob("site/.output.tmp-*"))
+    # A page is found by its own words: not by the firm's pitch every page carries, nor by the
+    # titles and summaries of the notices it lists (related, similar, the collection steps).
+    fragments = {}
+    for path in (bundle / "fragment").glob("*.pf_fragment"):
+        raw = gzip.decompress(path.read_bytes())
+        assert raw.startswith(b"pagefind_dcd")
+        fragment = json.loads(raw[len(b"pagefind_dcd"):])
+        fragments[fragment["url"]] = fragment["content"]
+    indexed = [text for url, text in fragments.items() if url.startswith("/notices/")]
+    assert indexed and all("Quick answer" in text for text in indexed)
+    for shared in ("Get help from", "Related resources", "Where this notice falls in the process",
+                   "Similar notices compared"):
+        assert not any(shared in text for text in indexed), shared
+    assert any("Similar notices compared" in (root / "output" / url.strip("/") / "index.html").read_text()
+               for url in fragments if url.startswith("/notices/"))  # the blocks are on the pages
