@@ -73,17 +73,27 @@ def _interrupt(signum, frame):
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False where unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return False
-    try:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
+    fn = _renameat2()
+    if fn is None:
         return False
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     return rc == 0
+
+
+def _renameat2():
+    """libc's renameat2, or None. Looked up among the symbols the interpreter already has (libc
+    is linked in) before asking `ctypes.util.find_library`, which runs `ldconfig` in a child
+    process (one more process per publish, and one whose memory counts twice while it starts)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        pass
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name, use_errno=True).renameat2 if name else None
+    except (OSError, AttributeError):
+        return None
 
 
 def clean_stale(root: Path, output_name: str = "output", keep: Path | None = None) -> None:

@@ -226,3 +226,23 @@ def test_two_builds_started_together_leave_one_intact_site(tmp_path):
     assert any(rc == 0 for rc, _ in results)
     assert tree_bytes(root / "output") == expected
     assert strays(root) == []
+
+
+def test_the_swap_is_atomic_without_starting_a_process(tmp_path, monkeypatch):
+    """renameat2 is found among the interpreter's own symbols: `ctypes.util.find_library` would
+    run ldconfig in a child process on every publish."""
+    import ctypes.util
+    import os
+
+    from site_src import write
+
+    def no_lookup(name):
+        raise AssertionError("find_library was called")
+    monkeypatch.setattr(ctypes.util, "find_library", no_lookup)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_text("a", encoding="utf-8")
+    inode_a, inode_b = os.stat(a).st_ino, os.stat(b).st_ino
+    assert write._exchange(a, b)
+    assert (os.stat(a).st_ino, os.stat(b).st_ino) == (inode_b, inode_a) and (b / "x").is_file()
