@@ -16,7 +16,7 @@ build is `python build.py --no-search` in a fresh process, as a writer or CI wou
   recently freed inode, which added up to ~3 s of system time to whichever build came next;
 * next edit: the same notice changed again right after (a writer's next save: the publish now
   has the site it replaced, `.output.spare`, to update rather than a fresh folder);
-* search: a warm build with the Pagefind index minus the same build without (when the
+* search: a cold build with the Pagefind index minus a cold build without, in pairs (when the
   project wires Pagefind in and it is available);
 * other generators (--hugo, --mkdocs, --pelican; bench/others.py): the same notices as a bare
   Hugo, MkDocs or Pelican project, cold (output and caches removed first), in the same runs as
@@ -181,9 +181,13 @@ def measure(args, chosen, rows: list[str]) -> None:
                f"{median(one):>8.2f} | {median(again):>9.2f} | {max(peaks):>8.0f}")
         for other, exe in chosen:
             row += other.row(median(cold), median(theirs[other.key]) if exe else None)
-        if args.search:
-            with_search = [timed(build_cmd(root, search=True))[0] for _ in range(args.runs)]
-            without = [timed(build_cmd(root))[0] for _ in range(args.runs)]
+        if args.search:  # cold both (a warm build reuses the last one whole, index and all)
+            with_search, without = [], []
+            for _ in range(args.runs):
+                clean(root)
+                with_search.append(timed(build_cmd(root, search=True))[0])
+                clean(root)
+                without.append(timed(build_cmd(root))[0])
             row += f" | {median(with_search) - median(without):>8.2f}"
         rows.append(row)
         print(row if len(rows) > 3 else "\n".join(rows), flush=True)

@@ -22,10 +22,11 @@ import os
 import pickle
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from . import deadlines, markdown, page_facts, source_lines
 from .cache import Cache, ReadDigests, RecordingSite, digest, read_token, unwrap, generator_version, pickled_digest, state_digest, tree_digest

@@ -340,7 +340,7 @@ def publish(root: Path, files: Mapping[str, bytes], output_name: str = "output",
             if had_output:
                 _keep_as_spare(old, kept)
         if staging is not None:
-            staging.path = out
+            staging.swapped_in(out)
     except BaseException:
         if not out.exists() and old.exists():
             old.rename(out)
@@ -359,6 +359,8 @@ class Staging:
         self.path = path
         self.placed: dict[str, tuple[int, int, int]] = {}
         """Output path -> (size, mtime_ns, inode) of each file written into it."""
+        self.published = False
+        """Swapped in: `path` is (or is about to be) output/ itself, which `remove` must not touch."""
 
     @classmethod
     def make(cls, root: Path, output_name: str = "output") -> Staging:
@@ -392,7 +394,13 @@ class Staging:
             return fh.read()
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Delete the tree of a build that did not publish it (a no-op once published)."""
+        if not self.published:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def swapped_in(self, out: Path) -> None:
+        self.published = True  # first: an interruption between the two leaves output/ alone
+        self.path = out
 
 
 def _move(src: Path, dest: Path) -> bool:

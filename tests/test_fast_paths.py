@@ -742,6 +742,24 @@ def test_render_rows_stored_during_a_build_cut_short_are_not_kept(synthetic, tmp
         assert db.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == built.stats["rendered"]
 
 
+def test_an_interruption_just_after_the_swap_keeps_the_new_output(synthetic, tmp_path, monkeypatch):
+    """Once the tree the workers wrote is swapped in, it is output/ itself: a Ctrl-C between the
+    swap and the end of the publish must not remove it as a failed build's leftover."""
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    real_publish = pipeline.publish
+
+    def publish_then_interrupted(*args, **kwargs):
+        real_publish(*args, **kwargs)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "publish", publish_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fast_build(root)
+    reference = plain_build(root, write=False)
+    assert tree_bytes(root / "output") == reference.files
+
+
 def test_a_page_that_shows_the_lookup_data_name_is_rendered_again_not_misread(synthetic, tmp_path):
     """A fresh page a worker wrote is cached as rendered by turning the lookup data's real name
     back into the placeholder; a page whose own text shows that name would come back wrong, so it
