@@ -458,7 +458,10 @@ class RenderRows:
     the html) of freshly rendered pages as they come (while the workers render the rest), in one
     transaction that `commit` ends with the digests of every read in this build's site: a render
     is only ever tested against the digests of the site it was made in or of a later build that
-    found it still right, and nothing of a build cut short is kept. Any SQLite error: nothing."""
+    found it still right, and nothing of a build cut short is kept. Any SQLite error: nothing.
+    From its first rows to its commit it holds the cache's write lock: another process writing
+    the cache meanwhile (a dev server's first build beside a command-line build) waits, or, after
+    SQLite's busy timeout, keeps nothing of what it made (slower next time, never wrong)."""
 
     def __init__(self, db: sqlite3.Connection | None):
         self.db = db

@@ -90,10 +90,12 @@ def map_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: in
         return list(results)
 
 
-def imap_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: int | None = None) -> Iterator:
+def imap_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: int | None = None,
+               wait_on_stop: bool = False) -> Iterator:
     """`map_items`, yielding each result in order as soon as its chunk is back, so the caller can
     put results away (the build spills pages to disk) while the workers go on. Close it (or run
-    it to the end) to stop the workers."""
+    it to the end) to stop the workers; with `wait_on_stop`, closing it waits for them to finish
+    their chunk and exit (they write files the caller will then remove)."""
     n = workers()
     if n < 2 or len(items) < (MIN_ITEMS if min_items is None else min_items) or not can_fork():
         for x in items:
@@ -118,7 +120,7 @@ def imap_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: i
             pool.shutdown()  # the others were stopped; joined, so a later stage may fork again
             raise WorkerDied(f"a worker process died while rendering or loading pages ({exc})") from None
         except BaseException:  # also GeneratorExit: the caller stopped early
-            pool.shutdown(wait=False, cancel_futures=True)  # workers finish their chunk, then exit
+            pool.shutdown(wait=wait_on_stop, cancel_futures=True)  # workers finish their chunk, then exit
             raise
         pool.shutdown()  # joined: the next stage forks only from a single-threaded process
         release_memory()

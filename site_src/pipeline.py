@@ -150,7 +150,7 @@ def _build(opts: BuildOptions) -> BuildResult:
         lap("resolve")
         content_ok = not report.errors
         spill = _spill(cache) if memory is None else None  # the dev server keeps its pages in memory
-        staging = _staging(root, opts, memory, prelink)
+        staging = _staging(root, opts, memory, prelink) if content_ok else None  # else it fails anyway
         stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory, graph, spill,
                              staging)
         catalogue = _catalogue_memo(cache, memory)
@@ -483,6 +483,7 @@ class _RenderStage:
         todo = sorted((i for i, path in enumerate(paths) if path not in cached),
                       key=lambda i: (pages[i].kind in (NOTICE, REDIRECT), i))
         kwargs = {} if self.min_items is None else {"min_items": self.min_items}
+        kwargs["wait_on_stop"] = self.staging is not None  # stopped: no worker writes after it is removed
         self.stats["rendered"], self.stats["render_cached"] = len(todo), len(pages) - len(todo)
         out: list[bytes | Stored | Diagnostic] = []
         rows = []

@@ -106,7 +106,7 @@ def clean_stale(root: Path, output_name: str = "output", keep: Path | None = Non
         else:
             shutil.rmtree(stale, ignore_errors=True)
     for stale in root.glob(f".{output_name}.tmp-*"):
-        if stale != keep:
+        if keep is None or stale.name != keep.name:  # by name: `keep` may be spelt another way
             shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -316,6 +316,8 @@ def publish(root: Path, files: Mapping[str, bytes], output_name: str = "output",
     if staging is not None:
         spare = None
     clean_stale(root, output_name, keep=staging.path if staging is not None else None)
+    if staging is not None and not staging.path.is_dir():
+        raise OutputChanged(f"{staging.path} (this build's new site) was removed before it was published")
     tmp = staging.path if staging is not None else Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root))
     old = root / f".{output_name}.old-{os.getpid()}"
     kept = spare_path(root, output_name)
@@ -364,7 +366,8 @@ class Staging:
 
     @classmethod
     def make(cls, root: Path, output_name: str = "output") -> Staging:
-        return cls(Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root)))
+        made = tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root)
+        return cls(root / os.path.basename(made))  # spelt like `root` (mkdtemp may make it absolute)
 
     def put(self, rel: str, data: bytes) -> tuple[int, int, int]:
         """Write one new file (never one already there); its (size, mtime_ns, inode)."""
@@ -387,11 +390,15 @@ class Staging:
     def get(self, rel: str) -> bytes:
         """A file's bytes, from wherever the tree is now (output/ once published); `OutputChanged`
         if it is no longer the file written (a later build replaced it)."""
-        with open(os.path.join(self.path, safe_relpath(rel)), "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if self.placed.get(rel, (st.st_size, st.st_mtime_ns, st.st_ino)) != (st.st_size, st.st_mtime_ns, st.st_ino):
-                raise OutputChanged(f"{self.path.name}/{rel} was replaced after this build wrote it")
-            return fh.read()
+        try:
+            with open(os.path.join(self.path, safe_relpath(rel)), "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if self.placed.get(rel, (st.st_size, st.st_mtime_ns, st.st_ino)) != (st.st_size, st.st_mtime_ns, st.st_ino):
+                    raise OutputChanged(f"{self.path.name}/{rel} was replaced after this build wrote it")
+                return fh.read()
+        except (FileNotFoundError, NotADirectoryError):
+            raise OutputChanged(f"{self.path.name}/{rel} is gone (a later build replaced it, or this one did not "
+                                "publish)") from None
 
     def remove(self) -> None:
         """Delete the tree of a build that did not publish it (a no-op once published)."""

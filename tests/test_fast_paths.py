@@ -710,6 +710,30 @@ def test_a_cold_build_that_fails_or_is_interrupted_leaves_no_new_tree(synthetic,
     with pytest.raises(KeyboardInterrupt):
         fast_build(root)
     assert not (root / "output").exists() and not list(root.glob(".output.tmp-*"))
+    monkeypatch.undo()
+    # stopped while the workers are still writing pages: they finish their chunk before it goes
+    shutil.rmtree(root / ".cache")  # (every page was rendered and cached above)
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    _interrupt_at_result(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        fast_build(root)
+    assert not (root / "output").exists() and not list(root.glob(".output.tmp-*"))
+
+
+def _interrupt_at_result(monkeypatch, n: int):
+    """Ctrl-C in the build process as it takes the `n`th fresh render from the workers; returns
+    the real `_take_fresh`."""
+    from site_src import pipeline
+
+    real_take, taken = pipeline._RenderStage._take_fresh, []
+
+    def take(self, *args):
+        taken.append(1)
+        if len(taken) == n:
+            raise KeyboardInterrupt
+        return real_take(self, *args)
+    monkeypatch.setattr(pipeline._RenderStage, "_take_fresh", take)
+    return real_take
 
 
 def test_render_rows_stored_during_a_build_cut_short_are_not_kept(synthetic, tmp_path, monkeypatch):
@@ -717,23 +741,26 @@ def test_render_rows_stored_during_a_build_cut_short_are_not_kept(synthetic, tmp
     digests of the finished render end: a build stopped half-way leaves no render row behind."""
     import sqlite3
 
-    from site_src import pipeline
+    from site_src import cache as cache_mod, pipeline
 
     root = fresh_copy(synthetic, tmp_path / "site")
     monkeypatch.setattr(pipeline, "RENDER_ROWS", 5)
-    real_take, taken = pipeline._RenderStage._take_fresh, []
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)  # the transaction is begun before the workers fork
+    real_take = _interrupt_at_result(monkeypatch, 23)
+    real_add, added = cache_mod.RenderRows.add, []
 
-    def take(self, *args):
-        taken.append(1)
-        if len(taken) == 23:
-            raise KeyboardInterrupt
-        return real_take(self, *args)
-    monkeypatch.setattr(pipeline._RenderStage, "_take_fresh", take)
+    def add(self, rows):
+        rows = list(rows)
+        added.append(len(rows))
+        return real_add(self, rows)
+    monkeypatch.setattr(cache_mod.RenderRows, "add", add)
     with pytest.raises(KeyboardInterrupt):
         fast_build(root)
-    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+    assert added == [5, 5, 5, 5]  # rows went into the cache before the stop...
+    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:  # ...and none of them stayed
         assert db.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM kv WHERE k = 'read_digests'").fetchone()[0] == 0
+    assert not list(root.glob(".output.tmp-*"))
     monkeypatch.setattr(pipeline._RenderStage, "_take_fresh", real_take)
     built = fast_build(root)
     assert built.stats["render_cached"] == 0
@@ -743,8 +770,9 @@ def test_render_rows_stored_during_a_build_cut_short_are_not_kept(synthetic, tmp
 
 
 def test_an_interruption_just_after_the_swap_keeps_the_new_output(synthetic, tmp_path, monkeypatch):
-    """Once the tree the workers wrote is swapped in, it is output/ itself: a Ctrl-C between the
-    swap and the end of the publish must not remove it as a failed build's leftover."""
+    """Once the tree the workers wrote is swapped in, it is output/ itself: a Ctrl-C after the
+    publish returns, before the build has let go of the tree, must not remove it as a failed
+    build's leftover."""
     from site_src import pipeline
 
     root = fresh_copy(synthetic, tmp_path / "site")
@@ -757,6 +785,25 @@ def test_an_interruption_just_after_the_swap_keeps_the_new_output(synthetic, tmp
     with pytest.raises(KeyboardInterrupt):
         fast_build(root)
     reference = plain_build(root, write=False)
+    assert tree_bytes(root / "output") == reference.files
+
+
+@pytest.mark.parametrize("spelling", ["relative", "dotdot"])
+def test_a_root_spelt_otherwise_keeps_the_pages_the_workers_wrote(synthetic, tmp_path, monkeypatch, spelling):
+    """The publish clears other builds' leftover folders but not its own, however the project
+    folder is spelt (Python 3.12's mkdtemp returns an absolute, normalised path)."""
+    import os
+    import tempfile
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    real_mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: os.path.abspath(real_mkdtemp(*a, **k)))
+    monkeypatch.chdir(tmp_path)
+    spelt = Path("site") if spelling == "relative" else tmp_path / "x" / ".." / "site"
+    (tmp_path / "x").mkdir()
+    built = read_now(fast_build(spelt))
+    reference = plain_build(root, write=False)
+    same(reference, built)
     assert tree_bytes(root / "output") == reference.files
 
 
@@ -777,7 +824,19 @@ def test_a_page_that_shows_the_lookup_data_name_is_rendered_again_not_misread(sy
         rows = dict(db.execute("SELECT path, html IS NULL FROM renders").fetchall())
     assert rows["notices/cp1010/index.html"] == 1 and sum(rows.values()) == 1
     _edit(root / "content" / "notices" / "cp1040.md", None, "\nOne more paragraph.\n")
-    edited = fast_build(root)
+    from site_src import pipeline
+    rendered: list[str] = []
+    real_render_one = pipeline._RenderStage._render_one
+
+    def render_one(self, i):
+        rendered.append(self.pages[i].url)
+        return real_render_one(self, i)
+    pipeline._RenderStage._render_one = render_one  # (a serial build: fewer pages than a pool takes)
+    try:
+        edited = fast_build(root)
+    finally:
+        pipeline._RenderStage._render_one = real_render_one
+    assert "notices/cp1010/" in rendered and "notices/cp1040/" in rendered
     reference = plain_build(root, write=False)
     same(reference, edited)
     assert tree_bytes(root / "output") == reference.files
@@ -790,6 +849,7 @@ def test_a_page_a_worker_cannot_write_is_written_by_the_publish(synthetic, tmp_p
     from site_src import write
 
     root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)  # in the workers
     real_put = write.Staging.put
 
     def put(self, rel, data):
@@ -799,6 +859,11 @@ def test_a_page_a_worker_cannot_write_is_written_by_the_publish(synthetic, tmp_p
     monkeypatch.setattr(write.Staging, "put", put)
     built = fast_build(root)
     assert built.written and not built.report.errors
+    handed_back = [p for p in built.files if p.startswith("notices/cp101") and p.endswith(".html")]
+    assert handed_back and not any(isinstance(built.files._data[p], tuple)
+                                   and isinstance(built.files._data[p][0].store, write.Staging) for p in handed_back)
+    assert all(isinstance(built.files._data[p][0].store, write.Staging)
+               for p in built.files if p.startswith("notices/cp102") and p.endswith(".html"))
     reference = plain_build(root, write=False)
     same(reference, built)
     assert tree_bytes(root / "output") == reference.files
@@ -1129,3 +1194,22 @@ def test_pooled_results_keep_their_order(monkeypatch, n):
     out = parallel.map_items(_with_pid, list(range(1000)), min_items=1)
     assert [i for i, _pid in out] == list(range(1000))
     assert os.getpid() not in {pid for _i, pid in out}
+
+
+def test_a_staged_page_gone_or_replaced_is_never_read_as_other_bytes(tmp_path):
+    import os
+
+    from site_src import write
+
+    staging = write.Staging.make(tmp_path)
+    staging.placed["a/index.html"] = staging.put("a/index.html", b"first")
+    staging.placed["b/index.html"] = staging.put("b/index.html", b"second")
+    assert staging.get("a/index.html") == b"first"
+    (staging.path / "a" / "new").write_bytes(b"other")
+    os.replace(staging.path / "a" / "new", staging.path / "a" / "index.html")
+    with pytest.raises(write.OutputChanged, match="replaced"):
+        staging.get("a/index.html")
+    staging.remove()
+    with pytest.raises(write.OutputChanged, match="gone"):
+        staging.get("b/index.html")
+    assert not staging.path.exists()
