@@ -317,7 +317,8 @@ def publish(root: Path, files: Mapping[str, bytes], output_name: str = "output",
         spare = None
     clean_stale(root, output_name, keep=staging.path if staging is not None else None)
     if staging is not None and not staging.path.is_dir():
-        raise OutputChanged(f"{staging.path} (this build's new site) was removed before it was published")
+        raise OutputChanged(f"the new site this build was writing ({staging.path.name}) was deleted before it "
+                            "could be published, perhaps by another program; run the build again")
     tmp = staging.path if staging is not None else Path(tempfile.mkdtemp(prefix=f".{output_name}.tmp-", dir=root))
     old = root / f".{output_name}.old-{os.getpid()}"
     kept = spare_path(root, output_name)

@@ -1213,3 +1213,15 @@ def test_a_staged_page_gone_or_replaced_is_never_read_as_other_bytes(tmp_path):
     with pytest.raises(write.OutputChanged, match="gone"):
         staging.get("b/index.html")
     assert not staging.path.exists()
+
+
+def test_a_publish_whose_new_folder_was_deleted_says_so_and_keeps_output(tmp_path):
+    from site_src import write
+
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "index.html").write_bytes(b"live")
+    staging = write.Staging.make(tmp_path)
+    shutil.rmtree(staging.path)
+    with pytest.raises(write.OutputChanged, match="run the build again"):
+        write.publish(tmp_path, {"index.html": b"new"}, staging=staging)
+    assert (tmp_path / "output" / "index.html").read_bytes() == b"live"
