@@ -16,6 +16,8 @@ build is `python build.py --no-search` in a fresh process, as a writer or CI wou
   recently freed inode, which added up to ~3 s of system time to whichever build came next;
 * next edit: the same notice changed again right after (a writer's next save: the publish now
   has the site it replaced, `.output.spare`, to update rather than a fresh folder);
+* title edit: then that notice's title changed (it shows on the pages that link it, the home
+  page and the notice list, and in the lookup data);
 * search: a cold build with the Pagefind index minus a cold build without, in pairs (when the
   project wires Pagefind in and it is available);
 * other generators (--hugo, --mkdocs, --pelican; bench/others.py): the same notices as a bare
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -109,12 +112,26 @@ def clean(root: Path, cache: bool = True) -> None:
         others.discard(root / ".cache")
 
 
+def edited_notice(root: Path) -> Path:
+    notices = sorted((root / "content" / "notices").glob("*.md"))
+    return notices[len(notices) // 2]
+
+
 def edit(root: Path, run: int) -> None:
-    target = sorted((root / "content" / "notices").glob("*.md"))[len(list((root / "content" / "notices").glob("*.md"))) // 2]
+    target = edited_notice(root)
     text = target.read_text(encoding="utf-8").rstrip("\n").rsplit("\n<!-- bench -->", 1)[0]
     # time_ns: a different sentence even in the same run of a later invocation (else nothing changed)
     target.write_text(text + f"\n<!-- bench -->\n\nEdited paragraph number {run}-{time.time_ns()} for the benchmark.\n",
                       encoding="utf-8")
+
+
+def retitle(root: Path) -> None:
+    target = edited_notice(root)
+    text = target.read_text(encoding="utf-8")
+    new = re.sub(r'^(title: "[^"\n]*?)(?: \(rev \d+\))?"$', lambda m: f'{m.group(1)} (rev {time.time_ns()})"',
+                 text, count=1, flags=re.M)
+    assert new != text, f"no title line in {target}"
+    target.write_text(new, encoding="utf-8")
 
 
 def median(xs: list[float]) -> float:
@@ -137,7 +154,7 @@ def main() -> None:
     for other, exe in chosen:
         print(f"{other.name}: {others.version(other, exe) if exe else 'not found, skipped (n/a)'}"
               f" ({exe or getattr(args, other.key)})")
-    header = f"{'N':>6} | {'cold s':>7} | {'ms/page':>7} | {'warm s':>6} | {'1 edit s':>8} | {'next edit':>9} | {'peak MiB':>8}"
+    header = f"{'N':>6} | {'cold s':>7} | {'ms/page':>7} | {'warm s':>6} | {'1 edit s':>8} | {'next edit':>9} | {'title edit':>10} | {'peak MiB':>8}"
     for other, _ in chosen:
         header += other.header()
     if args.search:
@@ -155,7 +172,7 @@ def measure(args, chosen, rows: list[str]) -> None:
     for n in args.sizes:
         root = prepare(n)
         sites = {other.key: others.mirror(other, root, n) for other, exe in chosen if exe}
-        cold, warm, one, again, peaks = [], [], [], [], []
+        cold, warm, one, again, titled, peaks = [], [], [], [], [], []
         theirs: dict[str, list[float]] = {key: [] for key in sites}
         for run in range(args.runs):
             clean(root)
@@ -173,12 +190,16 @@ def measure(args, chosen, rows: list[str]) -> None:
             t, m = timed(build_cmd(root))
             again.append(t)
             peaks.append(m)
+            retitle(root)
+            t, m = timed(build_cmd(root))
+            titled.append(t)
+            peaks.append(m)
             for other, exe in chosen:
                 if exe:  # in the same run as ours, so both see the same load on a shared machine
                     others.clean(other, sites[other.key])
                     theirs[other.key].append(timed(other.build(exe, sites[other.key]), cwd=sites[other.key])[0])
         row = (f"{n:>6} | {median(cold):>7.2f} | {median(cold) / (n + 7) * 1000:>7.2f} | {median(warm):>6.2f} | "
-               f"{median(one):>8.2f} | {median(again):>9.2f} | {max(peaks):>8.0f}")
+               f"{median(one):>8.2f} | {median(again):>9.2f} | {median(titled):>10.2f} | {max(peaks):>8.0f}")
         for other, exe in chosen:
             row += other.row(median(cold), median(theirs[other.key]) if exe else None)
         if args.search:  # cold both (a warm build reuses the last one whole, index and all)

@@ -42,10 +42,17 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 domain, and Netlify and Cloudflare already send it for HTTPS sites."""
 
 
+KEYED_FOLDER = "data"
+"""Where the build puts files named by a hash of only part of their bytes (the lookup data: its
+codes, aliases and URLs, not its titles), so the same name may hold new bytes: hosts that read
+`_headers` are told to check them on every use, where `assets/` is cached for good."""
+
+
 def headers_file() -> bytes:
     """`_headers` in the Netlify / Cloudflare Pages format: a path pattern, then indented headers."""
     lines = ["/*", f"  Content-Security-Policy: {csp()}"]
     lines += [f"  {name}: {value}" for name, value in SECURITY_HEADERS]
     # Asset names carry a hash of their bytes, so they can be cached for good.
     lines += ["", "/assets/*", "  Cache-Control: public, max-age=31536000, immutable"]
+    lines += ["", f"/{KEYED_FOLDER}/*", "  Cache-Control: no-cache"]
     return ("\n".join(lines) + "\n").encode("utf-8")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
+import operator
 import re
 from dataclasses import dataclass, field
 
@@ -24,11 +26,31 @@ def fold(code: str) -> str:
     return _FOLD.sub("", code).lower()
 
 
+def _tuple_state(cls):
+    """Pickle a slotted dataclass as the tuple of its field values. The state methods dataclasses
+    adds for slots look up `fields()` for every object unpickled: 85k objects, 0.3 s of an edit
+    build's 0.5 s of reading the cached pages back."""
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    getter = operator.attrgetter(*names)
+    setters = tuple(getattr(cls, name).__set__ for name in names)  # the slots' own descriptors
+
+    def __getstate__(self):
+        return getter(self) if len(names) > 1 else (getter(self),)
+
+    def __setstate__(self, state):
+        for put, value in zip(setters, state, strict=True):
+            put(self, value)
+
+    cls.__getstate__, cls.__setstate__ = __getstate__, __setstate__
+    return cls
+
+
 def slugify(code: str) -> str:
     """The URL slug of a code or id: lowercase, runs of anything else than a-z0-9 become one hyphen."""
     return re.sub(r"[^a-z0-9]+", "-", code.lower()).strip("-")
 
 
+@_tuple_state
 @dataclass(frozen=True, slots=True)
 class Ref:
     """One reference a writer typed: in front matter (`related`, ...) or in the body (`[[CP504]]`)."""
@@ -39,6 +61,7 @@ class Ref:
     field: str
 
 
+@_tuple_state
 @dataclass(frozen=True, slots=True)
 class Faq:
     question: str
@@ -46,6 +69,7 @@ class Faq:
     line: int
 
 
+@_tuple_state
 @dataclass(frozen=True, slots=True)
 class Source:
     title: str
@@ -53,6 +77,7 @@ class Source:
     line: int
 
 
+@_tuple_state
 @dataclass(frozen=True, slots=True)
 class Deadline:
     action: str
@@ -68,6 +93,7 @@ class Deadline:
     line: int = 0
 
 
+@_tuple_state
 @dataclass(slots=True)
 class Page:
     kind: str
@@ -104,6 +130,7 @@ class Page:
         return self.lines.get(key, 1)
 
 
+@_tuple_state
 @dataclass(frozen=True, slots=True)
 class Link:
     """A resolved link to another page, as templates and the catalogue show it."""
@@ -115,6 +142,7 @@ class Link:
     url: str
 
 
+@_tuple_state
 @dataclass(slots=True)
 class Relations:
     """The related-resources graph of one page, grouped as the page shows it."""
@@ -126,6 +154,7 @@ class Relations:
     referenced_by: list[str] = field(default_factory=list)
 
 
+@_tuple_state
 @dataclass(slots=True)
 class Site:
     """Everything the render stage needs: pages by key, the lookup index and the graph."""

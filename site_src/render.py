@@ -19,6 +19,7 @@ from typing import Callable
 import jinja2
 
 from . import deadlines, feeds, headers, markdown
+from .cache import unwrap
 from .config import SiteConfig
 from .diagnostics import Diagnostic, ERROR
 from .model import GUIDE, HOME, NOTICE, Link, Page, Site, fold, slugify
@@ -30,6 +31,9 @@ LISTING, SEARCH, NOT_FOUND, REDIRECT = "listing", "search", "not-found", "redire
 TEMPLATES = {NOTICE: "notice.html", GUIDE: "guide.html", HOME: "home.html", LISTING: "notices.html",
              SEARCH: "search.html", NOT_FOUND: "404.html", REDIRECT: "redirect.html"}
 NOT_FOUND_URL = "404.html"
+LOOKUP_DATA = "js/notices-data.js"
+"""The lookup form's index of codes, aliases, URLs and titles (`generated_assets`)."""
+KEYED_FOLDER = headers.KEYED_FOLDER
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
@@ -50,11 +54,19 @@ class Assets:
     """Source name ('css/site.css') -> site-relative output path ('assets/site.1a2b3c4d.css')."""
 
     def add(self, rel: str, data: bytes) -> None:
-        digest = hashlib.sha256(data).hexdigest()[:10]
-        stem, dot, ext = rel.rpartition(".")
-        out = f"assets/{stem}.{digest}.{ext}" if dot else f"assets/{rel}.{digest}"
+        self.urls[rel] = self._put(f"assets/{rel}", data, data)
+
+    def add_keyed(self, rel: str, data: bytes, key: bytes) -> None:
+        """A file named by a hash of `key`, a part of what it holds, so its bytes may change under
+        the same name: it goes in `KEYED_FOLDER`, which hosts revalidate, not in `assets/`."""
+        self.urls[rel] = self._put(f"{KEYED_FOLDER}/{posixpath.basename(rel)}", data, key)
+
+    def _put(self, path: str, data: bytes, key: bytes) -> str:
+        stem, dot, ext = path.rpartition(".")
+        digest = hashlib.sha256(key).hexdigest()[:10]
+        out = f"{stem}.{digest}.{ext}" if dot and "/" not in ext else f"{path}.{digest}"
         self.files[out] = data
-        self.urls[rel] = out
+        return out
 
 
 def collect_assets(static_dir: Path) -> Assets:
@@ -73,7 +85,8 @@ def generated_assets(site: Site, assets: Assets,
     `holidays` lets the pipeline hand in a cached table (computing it costs a slow import)."""
     rows = [[p.key, p.title, p.url, sorted({fold(p.key), *(fold(a) for a in p.aliases)})] for p in site.notices]
     text = json.dumps(rows, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
-    assets.add("js/notices-data.js", f"window.NHC_NOTICES={text};\n".encode("ascii"))
+    assets.add_keyed(LOOKUP_DATA, f"window.NHC_NOTICES={text};\n".encode("ascii"),
+                     json.dumps([[key, url, folds] for key, _title, url, folds in rows]).encode())
     years = deadlines.build_years(p.updated for p in site.pages.values())
     assets.add("js/holidays.js", deadlines.holidays_script(holidays(years), years))
 
@@ -216,7 +229,9 @@ class Renderer:
         return relative(from_url, to_url)
 
     def link(self, key: str, from_url: str) -> Link:
-        page = self.site.pages[key]
+        # A link shows only `cache.LINK_FIELDS`, which a recorded lookup already logs as read:
+        # reading them from the real page saves five logged reads a link (listings have thousands).
+        page = unwrap(self.site.pages[key])
         return Link(page.key, page.kind, page.title, page.summary, self.href(from_url, page.url))
 
     def resolve_target(self, target: str, from_url: str) -> tuple[str, str] | None:
@@ -344,12 +359,13 @@ class Renderer:
         }
 
     def notices_by_category(self, from_url: str) -> list[tuple]:
-        grouped = []
-        for cat in self.config.categories:
-            notices = [self.link(p.key, from_url) for p in self.site.notices if p.category == cat.id]
-            if notices:
-                grouped.append((cat, notices))
-        return grouped
+        """(category, links) in the configured order; one pass over the notices, not one per
+        category (each `site.notices` wraps every page while a render is recorded)."""
+        by_id: dict[str, list[Link]] = {cat.id: [] for cat in self.config.categories}
+        for p in self.site.notices:
+            if p.category in by_id:
+                by_id[p.category].append(self.link(p.key, from_url))
+        return [(cat, by_id[cat.id]) for cat in self.config.categories if by_id[cat.id]]
 
     def render_template(self, name: str, context: dict, source_path: str) -> str:
         try:
@@ -543,10 +559,10 @@ TRIM_EVERY = 500
 """Filled pages between hand-backs of the freed pre-fill bytes: a filled page is a few bytes
 longer than the one it replaces, so without them the C heap grows by the site's size."""
 
-LATE_ASSETS = ("js/notices-data.js",)
-"""Assets whose name is filled into the pages after rendering. The lookup data changes with any
-notice's title, code or aliases, and every page names it (the lookup form); were its hashed name
-rendered in, one title edit would render all pages again. Pages are rendered (and cached) with a
+LATE_ASSETS = (LOOKUP_DATA,)
+"""Assets whose name is filled into the pages after rendering. The lookup data's name changes
+with any notice's code, URL or aliases, and every page names it (the lookup form); were that name
+rendered in, adding a notice would render all pages again. Pages are rendered (and cached) with a
 placeholder name instead, which `_fill_late` swaps for the real one in the final bytes."""
 _LATE_NAME = "@version@"
 
@@ -558,8 +574,9 @@ def _render_assets(assets: Assets) -> tuple[Assets, list[tuple[bytes, bytes]]]:
     for name in LATE_ASSETS:
         if name in urls:
             real = urls[name]
-            stem, dot, ext = name.rpartition(".")
-            urls[name] = f"assets/{stem}.{_LATE_NAME}.{ext}" if dot else f"assets/{name}.{_LATE_NAME}"
+            parts = real.split(".")
+            parts[-2 if len(parts) > 2 else -1] = _LATE_NAME  # data/notices-data.<hash>.js -> ....@version@.js
+            urls[name] = ".".join(parts)
             swaps.append((posixpath.basename(urls[name]).encode(), posixpath.basename(real).encode()))
     return Assets(urls=urls), swaps
 

@@ -8,6 +8,7 @@ stale. Timings are not asserted here: bench/run.py measures them (docs/performan
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -198,12 +199,36 @@ def test_a_related_pages_new_title_reaches_the_pages_that_show_it(synthetic, tmp
     assert showing  # cp1001 lists CP1005 as similar; the home page and others link it
     for path in showing:
         assert before[path] != after.files[path]
-    # the lookup data every page names changed too, but pages not showing the title are not rendered again
+    # the lookup data holds the new title under the same name (named by codes, aliases and URLs
+    # only), so the pages that do not show the title keep their bytes and are neither rendered
+    # nor written again
     assert after.stats["rendered"] < after.stats["render_cached"] / 3, after.stats
-    data = [p for p in after.files if p.startswith("assets/js/notices-data.")]
-    assert len(data) == 1 and data[0] not in before
-    name = data[0].rsplit("/", 1)[1].encode()
-    assert all(name in html for p, html in after.files.items() if p.endswith(".html") and b'data-index' in html)
+    data = [p for p in after.files if p.startswith("data/notices-data.")]
+    assert len(data) == 1 and data[0] in before
+    assert b"A Brand New Title" in after.files[data[0]] and b"A Brand New Title" not in before[data[0]]
+    unchanged = [p for p in before if p.endswith(".html") and p not in showing and "cp1005" not in p]
+    assert len(unchanged) > len(before) / 2
+    assert all(after.files[p] == before[p] for p in unchanged)
+    same(plain_build(root, write=False), after)
+
+
+def test_a_new_alias_renames_the_lookup_data_in_every_page(synthetic, tmp_path):
+    """The lookup data's name follows its codes, aliases and URLs: a reader's browser never pairs a
+    page with an index that lacks the codes the page's site has (it may cache that file by name)."""
+    root = fresh_copy(synthetic, tmp_path / "site")
+    before = read_now(fast_build(root)).files
+    target = root / "content" / "notices" / "cp1005.md"
+    text = target.read_text(encoding="utf-8")
+    target.write_text(re.sub(r"^aliases: \[", "aliases: [CP1005Z, ", text, count=1, flags=re.M)
+                      .replace("[CP1005Z, ]", "[CP1005Z]"), encoding="utf-8")
+    after = fast_build(root)
+    assert not after.report.errors, after.report.errors
+    old = next(p for p in before if p.startswith("data/notices-data."))
+    new = next(p for p in after.files if p.startswith("data/notices-data."))
+    assert old != new and b"cp1005z" in after.files[new]
+    name = new.rsplit("/", 1)[1].encode()
+    pages = [html for p, html in after.files.items() if p.endswith(".html") and b"data-index" in html]
+    assert len(pages) > 50 and all(name in html for html in pages)
     same(plain_build(root, write=False), after)
 
 
@@ -815,7 +840,7 @@ def test_a_page_that_shows_the_lookup_data_name_is_rendered_again_not_misread(sy
 
     root = fresh_copy(synthetic, tmp_path / "site")
     name = next(p for p in read_now(fast_build(root, write=False)).files
-                if p.startswith("assets/js/notices-data.")).rpartition("/")[2]
+                if p.startswith("data/notices-data.")).rpartition("/")[2]
     target = root / "content" / "notices" / "cp1010.md"
     _edit(target, None, f"\nThe lookup data is in {name}.\n")
     cold = read_now(fast_build(root))
@@ -1123,7 +1148,7 @@ def test_a_cached_page_changed_under_the_build_fails_it_and_publishes_nothing(sy
 def _late_swaps(result) -> list[tuple[bytes, bytes]]:
     from site_src import render
 
-    name = next(p for p in result.files if p.startswith("assets/js/notices-data."))
+    name = next(p for p in result.files if p.startswith("data/notices-data."))
     return [(f"notices-data.{render._LATE_NAME}.js".encode(), name.rpartition("/")[2].encode())]
 
 

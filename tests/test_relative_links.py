@@ -8,7 +8,7 @@ import posixpath
 from site_src import render
 
 URLS = ["", "notices/", "notices/cp504/", "notices/cp504", "notices/cp504/index.html", "guides/back-taxes/",
-        "assets/css/site.1234.css", "assets/js/notices-data.@version@.js", "index.html", "404.html",
+        "assets/css/site.1234.css", "data/notices-data.@version@.js", "index.html", "404.html",
         "notices/cp504/../cp14/", "notices//cp14/", "./notices/", "notices/./cp14/", "a/b/c/d/", "a/b/x/",
         "notices.json", "search/", "notices/cp-504/", "/notices/cp14/", "notices/cp14//", ".."]
 

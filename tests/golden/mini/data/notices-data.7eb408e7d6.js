@@ -1,0 +1,1 @@
+window.NHC_NOTICES=[["CP14","CP14: Balance due","notices/cp14/",["cp14"]],["CP501","CP501: Reminder","notices/cp501/",["cp501"]],["Letter 1058","Letter 1058: Final notice of intent to levy","notices/letter-1058/",["l1058","letter1058","ltr1058"]],["LT11","LT11: Notice of intent to levy","notices/lt11/",["letter11","lt11"]]];
