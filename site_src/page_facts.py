@@ -88,8 +88,17 @@ def read_page(html: bytes) -> PageFacts:
     return facts if facts is not None else check.read_page(html)
 
 
-_internal = lru_cache(maxsize=1 << 16)(check._internal)
+_internal_memo = lru_cache(maxsize=1 << 16)(check._internal)
 """Pages repeat the same few thousand link targets (assets, neighbours); urlsplit is slow."""
+
+
+def _internal(url: str) -> bool:
+    """`check._internal(url)`. A relative address that starts with a letter, digit, '.', '#' or '?'
+    and has no ':' has no scheme and no host whatever urlsplit strips, so it needs no parse: the
+    pages listing every notice hold thousands of them, each seen once."""
+    if url and ":" not in url and (url[0].isalnum() or url[0] in ".#?"):
+        return True
+    return _internal_memo(url)
 
 
 def _attrs(text: str) -> dict[str, str]:

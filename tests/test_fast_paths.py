@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import PROJECT, make_project, tree_bytes
 from site_src import check, markdown, page_facts, parallel
@@ -153,6 +155,19 @@ def test_fast_page_facts_match_beautifulsoup(bundled, synthetic):
             assert (fast.ids, fast.links, fast.problems) == (ref.ids, ref.links, ref.problems), html[:300]
         assert page_facts.read_page(html) == ref
     assert read_fast >= len(pages)  # every generated page takes the fast path
+
+
+TRICKY_URLS = ["", "a/", "../cp504/", "./", ".", "#x", "?q=1", "cp504", "a:b", "mailto:x@y", "//evil.example/",
+               "/\t/evil.example/", "\x01//evil.example/", " //evil.example/", "\t//evil.example/", "java\tscript:x",
+               "a\t:b", "%2F%2Fevil", "é/x", "http://x/", "HTTPS://x", "/notices/", "\\\\evil", "1:2", "./a:b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.sampled_from(TRICKY_URLS),
+                 st.text(alphabet=st.sampled_from(list("ab1./:#?%\\\t\n\x01 é")), max_size=12)))
+def test_internal_link_shortcut_agrees_with_the_check(url):
+    """page_facts skips urlsplit for plain relative addresses; the answer must be the check's."""
+    assert page_facts._internal(url) == check._internal(url)
 
 
 # -- builds ------------------------------------------------------------------------------------
