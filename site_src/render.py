@@ -52,21 +52,27 @@ class Assets:
     """Output path -> bytes."""
     urls: dict[str, str] = field(default_factory=dict)
     """Source name ('css/site.css') -> site-relative output path ('assets/site.1a2b3c4d.css')."""
+    paths: dict[str, str] = field(default_factory=dict)
+    """Source name -> output path before its hash is put in ('assets/site.css')."""
 
     def add(self, rel: str, data: bytes) -> None:
-        self.urls[rel] = self._put(f"assets/{rel}", data, data)
+        self._put(rel, f"assets/{rel}", data, data)
 
     def add_keyed(self, rel: str, data: bytes, key: bytes) -> None:
         """A file named by a hash of `key`, a part of what it holds, so its bytes may change under
         the same name: it goes in `KEYED_FOLDER`, which hosts revalidate, not in `assets/`."""
-        self.urls[rel] = self._put(f"{KEYED_FOLDER}/{posixpath.basename(rel)}", data, key)
+        self._put(rel, f"{KEYED_FOLDER}/{posixpath.basename(rel)}", data, key)
 
-    def _put(self, path: str, data: bytes, key: bytes) -> str:
+    def versioned(self, rel: str, version: str) -> str:
+        """`rel`'s output path with `version` where its hash goes."""
+        path = self.paths[rel]
         stem, dot, ext = path.rpartition(".")
-        digest = hashlib.sha256(key).hexdigest()[:10]
-        out = f"{stem}.{digest}.{ext}" if dot and "/" not in ext else f"{path}.{digest}"
+        return f"{stem}.{version}.{ext}" if dot and "/" not in ext else f"{path}.{version}"
+
+    def _put(self, rel: str, path: str, data: bytes, key: bytes) -> None:
+        self.paths[rel] = path
+        self.urls[rel] = out = self.versioned(rel, hashlib.sha256(key).hexdigest()[:10])
         self.files[out] = data
-        return out
 
 
 def collect_assets(static_dir: Path) -> Assets:
@@ -80,13 +86,17 @@ def collect_assets(static_dir: Path) -> Assets:
 
 def generated_assets(site: Site, assets: Assets,
                      holidays: Callable[[range], dict] = deadlines.legal_holidays) -> None:
-    """Data the browser scripts need, made at build time and hashed like any static file:
-    the lookup index (every code and folded alias) and the legal-holiday table for the calculator.
+    """Data the browser scripts need, made at build time: the lookup index (every code, folded
+    alias, URL and title; named by all but the titles) and the legal-holiday table for the calculator.
     `holidays` lets the pipeline hand in a cached table (computing it costs a slow import)."""
     rows = [[p.key, p.title, p.url, sorted({fold(p.key), *(fold(a) for a in p.aliases)})] for p in site.notices]
-    text = json.dumps(rows, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
-    assets.add_keyed(LOOKUP_DATA, f"window.NHC_NOTICES={text};\n".encode("ascii"),
-                     json.dumps([[key, url, folds] for key, _title, url, folds in rows]).encode())
+
+    def script(rows: list) -> bytes:
+        text = json.dumps(rows, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
+        return f"window.NHC_NOTICES={text};\n".encode("ascii")
+
+    # named by the file without its titles (`headers.KEYED_FOLDER`): a new format renames it too
+    assets.add_keyed(LOOKUP_DATA, script(rows), script([[key, "", url, folds] for key, _title, url, folds in rows]))
     years = deadlines.build_years(p.updated for p in site.pages.values())
     assets.add("js/holidays.js", deadlines.holidays_script(holidays(years), years))
 
@@ -574,9 +584,7 @@ def _render_assets(assets: Assets) -> tuple[Assets, list[tuple[bytes, bytes]]]:
     for name in LATE_ASSETS:
         if name in urls:
             real = urls[name]
-            parts = real.split(".")
-            parts[-2 if len(parts) > 2 else -1] = _LATE_NAME  # data/notices-data.<hash>.js -> ....@version@.js
-            urls[name] = ".".join(parts)
+            urls[name] = assets.versioned(name, _LATE_NAME)  # data/notices-data.@version@.js
             swaps.append((posixpath.basename(urls[name]).encode(), posixpath.basename(real).encode()))
     return Assets(urls=urls), swaps
 

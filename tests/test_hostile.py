@@ -267,5 +267,12 @@ def test_headers_file_is_written_with_the_same_policy(tmp_path):
                  "Permissions-Policy:"):
         assert any(line.startswith("  " + name) for line in lines), name
     assert "frame-ancestors 'none'" in headers.csp()
+    # assets are named by their whole bytes and kept for good; the lookup data is named by its
+    # codes, aliases and URLs only (a title edit keeps its name), so hosts must check it each time
+    assert lines[lines.index("/assets/*") + 1] == "  Cache-Control: public, max-age=31536000, immutable"
+    assert lines[lines.index("/data/*") + 1] == "  Cache-Control: no-cache"
+    home = (root / "output/index.html").read_text()
+    index = re.search(r'data-index="([^"]+)"', home).group(1)
+    assert index.startswith("data/notices-data.") and (root / "output" / index).is_file()
     # The header policy is the page policy plus what only a header can carry.
     assert headers.csp().startswith(headers.csp(meta=True))
