@@ -453,15 +453,9 @@ class RenderedHtml:
             self._db.close()
 
 
-class RenderRows:
-    """Writes (path, base, reads as read_token lines, pickled reads, html, pickled facts, hash of
-    the html) of freshly rendered pages as they come (while the workers render the rest), in one
-    transaction that `commit` ends with the digests of every read in this build's site: a render
-    is only ever tested against the digests of the site it was made in or of a later build that
-    found it still right, and nothing of a build cut short is kept. Any SQLite error: nothing.
-    From its first rows to its commit it holds the cache's write lock: another process writing
-    the cache meanwhile (a dev server's first build beside a command-line build) waits, or, after
-    SQLite's busy timeout, keeps nothing of what it made (slower next time, never wrong)."""
+class Transaction:
+    """Statements in one SQLite transaction, begun when made: kept if `commit` is reached, and at
+    any SQLite error nothing of it is (the cache is then only slower next time, never wrong)."""
 
     def __init__(self, db: sqlite3.Connection | None):
         self.db = db
@@ -471,20 +465,18 @@ class RenderRows:
             except sqlite3.Error:
                 self.db = None
 
-    def add(self, rows: Iterable[tuple]) -> None:
+    def run(self, sql: str, rows: Iterable[tuple]) -> None:
         if self.db is None:
             return
         try:
-            self.db.executemany("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self.db.executemany(sql, rows)
         except sqlite3.Error:
             self.abandon()
 
-    def commit(self, read_digests: ReadDigests) -> None:
+    def commit(self) -> None:
         if self.db is None:
             return
         try:
-            self.db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)",
-                            ("read_digests", pickle.dumps(read_digests, pickle.HIGHEST_PROTOCOL)))
             self.db.execute("COMMIT")
             self.db = None
         except sqlite3.Error:
@@ -497,6 +489,25 @@ class RenderRows:
                 db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
+
+
+class RenderRows(Transaction):
+    """Writes (path, base, reads as read_token lines, pickled reads, html, pickled facts, hash of
+    the html) of freshly rendered pages as they come (while the workers render the rest), in one
+    transaction that `commit` ends with the digests of every read in this build's site: a render
+    is only ever tested against the digests of the site it was made in or of a later build that
+    found it still right, and nothing of a build cut short is kept. Any SQLite error: nothing.
+    From its first rows to its commit it holds the cache's write lock: another process writing
+    the cache meanwhile (a dev server's first build beside a command-line build) waits, or, after
+    SQLite's busy timeout, keeps nothing of what it made (slower next time, never wrong)."""
+
+    def add(self, rows: Iterable[tuple]) -> None:
+        self.run("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def commit(self, read_digests: ReadDigests) -> None:  # type: ignore[override]
+        self.run("INSERT OR REPLACE INTO kv VALUES (?, ?)",
+                 [("read_digests", pickle.dumps(read_digests, pickle.HIGHEST_PROTOCOL))])
+        super().commit()
 
 
 class Cache:
@@ -532,17 +543,11 @@ class Cache:
         """Write `rows` (and the one statement `also`) in one transaction, or nothing."""
         if self.db is None or not (rows or also):
             return
-        try:
-            self.db.execute("BEGIN")
-            self.db.executemany(sql, rows)
-            if also is not None:
-                self.db.execute(*also)
-            self.db.execute("COMMIT")
-        except sqlite3.Error:
-            try:
-                self.db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+        writer = Transaction(self.db)
+        writer.run(sql, rows)
+        if also is not None:
+            writer.run(also[0], [also[1]])
+        writer.commit()
 
     # loaded pages
     def loads(self) -> dict[str, tuple[str, bytes]]:

@@ -40,6 +40,16 @@ class Stored(NamedTuple):
         return self.store.get(self.ref)
 
 
+def write_all(fd: int, data: bytes, at: int | None = None) -> None:
+    """All of `data` to `fd`, at offset `at` or where the file is (a write may take only part)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view) if at is None else os.pwrite(fd, view, at)
+        view = view[written:]
+        if at is not None:
+            at += written
+
+
 class Spill:
     """An append-only temporary file of byte strings; gone when closed or collected."""
 
@@ -49,11 +59,8 @@ class Spill:
         self._end = 0
 
     def put(self, data: bytes) -> Stored:
-        at, view = self._end, memoryview(data)
-        while view:
-            written = os.pwrite(self._fd, view, at)
-            view, at = view[written:], at + written
-        ref, self._end = Spilled(self._end, len(data)), at
+        write_all(self._fd, data, self._end)
+        ref, self._end = Spilled(self._end, len(data)), self._end + len(data)
         return Stored(self, ref)
 
     def get(self, ref: Spilled) -> bytes:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .spill import write_all
+
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -380,9 +382,7 @@ class Staging:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd = os.open(path, flags, 0o666)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             st = os.fstat(fd)
         finally:
             os.close(fd)
