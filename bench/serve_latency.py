@@ -1,16 +1,19 @@
 """Dev-server latency: from saving one notice to the rebuilt page being served.
 
     python bench/serve_latency.py --n 4000 --runs 5
+    python bench/serve_latency.py --n 4000 --runs 5 --title   # edit the title instead
 
 Starts `python build.py serve` on the synthetic site bench/out/<N>/ (bench/run.py's generator),
-waits for the first build, then, each run, appends a unique sentence to one notice's body and
-polls that notice's URL until the response contains it. Prints each latency and the median.
+waits for the first build, then, each run, appends a unique sentence to one notice's body (or,
+with --title, to its title, which ~20 pages show) and polls that notice's URL until the response
+contains it. Prints each latency and the median.
 The timings are measured here, never asserted in tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 import statistics
 import subprocess
@@ -44,6 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--title", action="store_true", help="edit the notice's title, not its body")
     args = ap.parse_args()
     root = prepare(args.n)
     notices = sorted((root / "content" / "notices").glob("*.md"))
@@ -66,7 +70,13 @@ def main() -> None:
             marker = f"Latency probe {run} {time.time_ns()}"
             time.sleep(1.0)  # let the previous rebuild settle
             saved = time.perf_counter()
-            target.write_text(original + f"\n{marker}\n", encoding="utf-8")
+            if args.title:
+                edited = re.sub(r'^(title: "[^"\n]*)"$', lambda m: f'{m.group(1)} {marker}"', original,
+                                count=1, flags=re.M)
+                assert edited != original, f"no title line in {target}"
+            else:
+                edited = original + f"\n{marker}\n"
+            target.write_text(edited, encoding="utf-8")
             while marker.encode() not in fetch(url):
                 if time.perf_counter() - saved > 120:
                     raise SystemExit("the edit never showed up")
