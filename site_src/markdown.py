@@ -16,7 +16,7 @@ from html import unescape
 
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
-from mdit_py_plugins.anchors.index import slugify, unique_slug
+from mdit_py_plugins.anchors.index import slugify
 
 from .schema import SAFE_URL
 
@@ -39,7 +39,14 @@ def _scan(text: str, on_match: Callable[[re.Match, int], str]) -> str:
     if "[[" not in text:
         return text
     if "`" not in text and "~" not in text:  # no code at all: one pass (a link never spans lines)
-        return CROSSLINK.sub(lambda m: on_match(m, text.count("\n", 0, m.start())), text)
+        counted = [0, 0]  # offset counted up to, newlines before it: each match counts on from the last
+
+        def at_line(m: re.Match) -> str:
+            counted[1] += text.count("\n", counted[0], m.start())
+            counted[0] = m.start()
+            return on_match(m, counted[1])
+
+        return CROSSLINK.sub(at_line, text)
     if "```" not in text and "~~~" not in text:  # no fences: only the lines with a link need work
         out, last, line_no = [], 0, 0
         for m in _LINE_WITH_LINK.finditer(text):
@@ -73,12 +80,48 @@ def _scan_line(line: str, i: int, on_match: Callable[[re.Match, int], str]) -> s
     if "`" not in line:
         return CROSSLINK.sub(lambda mm: on_match(mm, i), line)
     pieces, last = [], 0
-    for span in _CODE_SPAN.finditer(line):
-        pieces.append(CROSSLINK.sub(lambda mm: on_match(mm, i), line[last:span.start()]))
-        pieces.append(span.group(0))
-        last = span.end()
+    for start, end in code_spans(line):
+        pieces.append(CROSSLINK.sub(lambda mm: on_match(mm, i), line[last:start]))
+        pieces.append(line[start:end])
+        last = end
     pieces.append(CROSSLINK.sub(lambda mm: on_match(mm, i), line[last:]))
     return "".join(pieces)
+
+
+_BACKTICKS = re.compile(r"`+")
+
+
+def code_spans(line: str) -> list[tuple[int, int]]:
+    """(start, end) of each match of `_CODE_SPAN.finditer(line)` (a line: no newline), in linear
+    time. The expression itself backtracks over every opening length and retries inside each run
+    of backticks: a line with one run of 8000 took 4.4 s (cubic). Same answers (tested):
+    at a run of R backticks with a longest later run of M, the expression keeps the longest
+    opening k that closes: k = min(R, M) closing at the first later run at least k long, if
+    that is more than (R-1)//2; else k = (R-1)//2 closing inside its own run; else nothing
+    starts anywhere in this run."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(line)]
+    longest_after = [0] * (len(runs) + 1)  # longest_after[i]: the longest run among runs[i:]
+    for n in range(len(runs) - 1, -1, -1):
+        longest_after[n] = max(runs[n][1] - runs[n][0], longest_after[n + 1])
+    spans: list[tuple[int, int]] = []
+    n, at = 0, 0
+    while n < len(runs):
+        start, end = runs[n]
+        at = max(at, start)
+        own, later = (end - at - 1) // 2, min(end - at, longest_after[n + 1])
+        if own < 1 and later < 1:
+            n += 1
+            continue
+        if own >= later:
+            spans.append((at, at + 2 * own + 1))
+            at += 2 * own + 1
+            continue
+        close = n + 1
+        while runs[close][1] - runs[close][0] < later:
+            close += 1
+        spans.append((at, runs[close][0] + later))
+        at, n = runs[close][0] + later, close
+    return spans
 
 
 def find_crosslinks(text: str) -> list[CrossLink]:
@@ -180,7 +223,7 @@ def render(text: str, allow_html: bool = False) -> str:
 # same bytes, and tests/test_fast_paths.py compares both over the bundled and synthetic content.
 # What differs, and how it is bridged:
 # * raw HTML: pyrs's "commonmark" turns it on, so its parser is built rule by rule without it;
-# * heading ids: added here to <h2>/<h3> with the anchors plugin's own slugify/unique_slug, from
+# * heading ids: added here to <h2>/<h3> with the anchors plugin's own slugify and unique_slug rule (`_Slugs`), from
 #   the heading's text (tags dropped, entities decoded: the plugin's text + code_inline content);
 #   a heading spanning lines (softbreak) goes to the reference instead;
 # * link validation: ours (SAFE_URL) only accepts a subset of what pyrs's default accepts, so if
@@ -208,9 +251,23 @@ def _pyrs_parser():
     return md
 
 
+EMPHASIS_LIMIT = 5000
+"""Emphasis markers ('*', '_') in one block (text between blank lines) above which the reference
+renders: markdown-it-pyrs 0.4 takes time quadratic in them (160 KB of `a *b* ` in one paragraph:
+2.4 s; markdown-it-py: linear). Real pages hold a few dozen."""
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+def _dense_emphasis(text: str) -> bool:
+    if text.count("*") + text.count("_") <= EMPHASIS_LIMIT:
+        return False
+    return any(block.count("*") + block.count("_") > EMPHASIS_LIMIT for block in _BLANK_LINE.split(text))
+
+
 def render_fast(text: str, allow_html: bool = False) -> str | None:
-    """The same HTML as `render(text)`, via markdown-it-pyrs; None where that is not certain."""
-    if allow_html or "]:" in text:
+    """The same HTML as `render(text)`, via markdown-it-pyrs; None where that is not certain (or,
+    for `_dense_emphasis`, not fast)."""
+    if allow_html or "]:" in text or _dense_emphasis(text):
         return None
     md = _pyrs_parser()
     if md is None:
@@ -226,7 +283,7 @@ def render_fast(text: str, allow_html: bool = False) -> str | None:
             return None
     if "<h2>" not in html and "<h3>" not in html:
         return html
-    slugs: set[str] = set()
+    slugs = _Slugs()
     unsure = False
 
     def add_id(m: re.Match) -> str:
@@ -235,11 +292,32 @@ def render_fast(text: str, allow_html: bool = False) -> str | None:
         if "\n" in inner:
             unsure = True
             return m.group(0)
-        slug = unique_slug(slugify(unescape(_TAG.sub("", inner))), slugs)
+        slug = slugs.unique(slugify(unescape(_TAG.sub("", inner))))
         return f'<h{m.group(1)} id="{escape_attr(slug)}">{inner}</h{m.group(1)}>'
 
     html = _HEADING.sub(add_id, html)
     return None if unsure else html
+
+
+class _Slugs:
+    """The anchors plugin's `unique_slug(slug, taken)`, remembering for each slug where its search
+    for a free `slug-N` stopped: the plugin starts again from 1, so a page repeating one heading k
+    times took k²/2 steps (160 KB of `## a` took 46 s). Slugs are only ever added, so every N
+    below the remembered one is still taken, and the answers are the plugin's (tested)."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+        self.next: dict[str, int] = {}
+
+    def unique(self, slug: str) -> str:
+        uniq, i = slug, self.next.get(slug, 1)
+        if uniq in self.taken:
+            uniq, i = f"{slug}-{i}", i + 1
+            while uniq in self.taken:
+                uniq, i = f"{slug}-{i}", i + 1
+            self.next[slug] = i
+        self.taken.add(uniq)
+        return uniq
 
 
 def escape_attr(text: str) -> str:

@@ -44,3 +44,46 @@ def test_unsafe_links_and_raw_html_are_not_rendered():
 
 def test_headings_get_anchors():
     assert render("## What to do next") == '<h2 id="what-to-do-next">What to do next</h2>\n'
+
+
+# -- linear time on hostile text: the same answers as the plain rules -------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from mdit_py_plugins.anchors.index import unique_slug  # noqa: E402
+
+from site_src import markdown  # noqa: E402
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="`` ab[]", max_size=40))
+def test_code_spans_are_the_regular_expressions_spans(line):
+    assert markdown.code_spans(line) == [(m.start(), m.end()) for m in markdown._CODE_SPAN.finditer(line)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "a-1", "a-2", "a-1-1", "b", "a-3", ""]), max_size=40))
+def test_heading_slugs_are_the_anchor_plugins(names):
+    taken: set[str] = set()
+    slugs = markdown._Slugs()
+    assert [slugs.unique(n) for n in names] == [unique_slug(n, taken) for n in names]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["[[A]]", "[[B|c]]", "\n", "x", "[[", "]]", "|", "\n\n"]), max_size=30).map("".join))
+def test_cross_link_lines_count_every_newline_before_the_link(text):
+    from site_src.markdown import CROSSLINK
+
+    expected = [text.count("\n", 0, m.start()) for m in CROSSLINK.finditer(text)] if "[[" in text else []
+    assert [link.line for link in find_crosslinks(text)] == expected
+
+
+def test_dense_emphasis_goes_to_the_reference_renderer(monkeypatch):
+    """markdown-it-pyrs is quadratic in emphasis markers within one paragraph: past the limit, the
+    reference (linear) renders the page, with the same bytes."""
+    monkeypatch.setattr(markdown, "EMPHASIS_LIMIT", 10)
+    dense = "Lots of " + "*em* " * 6 + "in one paragraph.\n\nAnd *a little* here.\n"
+    sparse = "One *em* here.\n\nAnd *one* there.\n" * 3
+    assert markdown.render_fast(dense) is None
+    assert markdown.render_auto(dense) == render(dense)
+    assert markdown.render_fast(sparse) == render(sparse)  # 12 markers, but at most 2 a paragraph
