@@ -47,3 +47,23 @@ def test_no_suggestion_when_nothing_is_close():
 
 def test_url_of():
     assert [url_of(p) for p in ("index.html", "notices/cp14/index.html", "404.html")] == ["", "notices/cp14/", "404.html"]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from site_src.source_lines import _line_of, _Lines  # noqa: E402
+
+_PIECES = st.sampled_from(["](", "](<", "]: ", '"', "a", "ab", ">", "\n", " ", "b/", "](a", "](b/", "](<a>",
+                           '"a"', "]: ab", "\n"])
+_URLS = st.lists(st.one_of(st.sampled_from(["a", "b/", "ab", "a>"]),
+                           st.lists(st.sampled_from(["a", "b", "/", ">", '"']), max_size=3).map("".join)),
+                 max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map("".join), _URLS)
+def test_lines_of_many_addresses_are_found_as_one_by_one(text, urls):
+    """`_Lines` reads a file once for all its problem addresses; each line is `_line_of`'s."""
+    lines = _Lines(text, set(urls))
+    assert [lines.line(u) for u in urls] == [_line_of(text, u) for u in urls]
