@@ -87,3 +87,17 @@ def test_dense_emphasis_goes_to_the_reference_renderer(monkeypatch):
     assert markdown.render_fast(dense) is None
     assert markdown.render_auto(dense) == render(dense)
     assert markdown.render_fast(sparse) == render(sparse)  # 12 markers, but at most 2 a paragraph
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["## a", "## a", "### a", "## a-1", "# a", "## !!!", "## `x` y", "## x y", "## ",
+                                 "a\n---", "para", "## A", "### a-2"]), max_size=25).map("\n\n".join))
+def test_reference_heading_ids_are_the_anchor_plugins(text):
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.anchors import anchors_plugin
+
+    plain = MarkdownIt("commonmark", {"html": False, "typographer": False})
+    plain.enable("table")
+    plain.use(anchors_plugin, min_level=2, max_level=3)
+    plain.validateLink = markdown._validate_link
+    assert render(text) == plain.render(text)
