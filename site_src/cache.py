@@ -138,9 +138,15 @@ class _RecordingDict(dict):
 
 LINK = "@link"
 LINK_FIELDS = ("key", "kind", "title", "summary", "url")
-"""What a link to a page shows. Reading any of them, or whether the page exists, is logged as one
-read ("page", (key, LINK)): a page linking 20 others logs 20 reads, not 100, which keeps the render
+"""What a link to a page shows (`model.Link`). A link made by `read_link` logs them as one read
+("page", (key, LINK)): a page linking 20 others logs 20 reads, not 100, which keeps the render
 keys as cheap to check as when a whole page was one read."""
+REF = "@ref"
+REF_FIELDS = ("key", "kind", "url")
+"""Whether a page exists and where it is: looking a page up, or reading one of these, is logged
+as ("page", (key, REF)); any other attribute read, title and summary included, is logged by its
+name. So a list that shows only codes (404) or codes and summaries (the home page) is not
+rendered again when a title changes."""
 
 
 def page_read(pages: dict, key: Any, attr: str) -> Any:
@@ -150,14 +156,25 @@ def page_read(pages: dict, key: Any, attr: str) -> Any:
         return ("absent",)
     if attr == LINK:
         return tuple(getattr(page, f) for f in LINK_FIELDS)
+    if attr == REF:
+        return tuple(getattr(page, f) for f in REF_FIELDS)
     return getattr(page, attr, _MISSING)
+
+
+def read_link(pages: dict, key: Any):
+    """`pages[key]` for a link showing `LINK_FIELDS` and nothing else of the page: the real page,
+    its read logged as one (key, LINK) when `pages` records reads."""
+    if isinstance(pages, _RecordingPages):
+        pages._log.add("page", (key, LINK))
+        return dict.__getitem__(pages, key)
+    return pages[key]
 
 
 class _RecordingPage:
     """A page of the site graph as another page's render sees it: each attribute read is logged
-    as ("page", (key, attribute)) (the link fields as one, see LINK), so the home page, which
-    shows every notice's title and summary, is not rendered again when only a notice's body
-    changed. It pickles as the real page."""
+    as ("page", (key, attribute)) (its key, kind and URL as one, see REF), so the home page, which
+    shows every notice's code and summary, is not rendered again when only a notice's body or
+    title changed. It pickles as the real page."""
 
     __slots__ = ("_rp_page", "_rp_key", "_rp_log")
 
@@ -167,7 +184,7 @@ class _RecordingPage:
         object.__setattr__(self, "_rp_log", log)
 
     def __getattr__(self, name):
-        self._rp_log.add("page", (self._rp_key, LINK if name in LINK_FIELDS else name))
+        self._rp_log.add("page", (self._rp_key, REF if name in REF_FIELDS else name))
         return getattr(self._rp_page, name)
 
     def __setattr__(self, name, value):
@@ -204,15 +221,15 @@ class _RecordingPages(_RecordingDict):
         return page if self._log.reads is None else _RecordingPage(page, key, self._log)
 
     def __getitem__(self, key):
-        self._log.add("page", (key, LINK))  # whether it exists
+        self._log.add("page", (key, REF))  # whether it exists
         return self._page(key)
 
     def get(self, key, default=None):
-        self._log.add("page", (key, LINK))
+        self._log.add("page", (key, REF))
         return self._page(key) if dict.__contains__(self, key) else default
 
     def __contains__(self, key):
-        self._log.add("page", (key, LINK))
+        self._log.add("page", (key, REF))
         return dict.__contains__(self, key)
 
     def _all(self):

@@ -19,7 +19,7 @@ from typing import Callable
 import jinja2
 
 from . import deadlines, feeds, headers, markdown
-from .cache import unwrap
+from .cache import read_link
 from .config import SiteConfig
 from .diagnostics import Diagnostic, ERROR
 from .model import GUIDE, HOME, NOTICE, Link, Page, Site, fold, slugify
@@ -126,6 +126,24 @@ def make_env(template_dir: Path, bytecode_dir: Path | None = None) -> jinja2.Env
     env.globals["csp"] = jinja2.utils.markupsafe.Markup(headers.csp(meta=True))  # our constant, no quotes
     env.filters["longdate"] = lambda d: f"{d:%B} {d.day}, {d.year}" if d else ""
     return env
+
+
+class ListedPage:
+    """A page in a long list: its code, kind and URL, and its title and summary read from the page
+    only when the template shows them (through the recording view while a page renders)."""
+
+    __slots__ = ("key", "kind", "url", "_page")
+
+    def __init__(self, key: str, kind: str, url: str, page: Page):
+        self.key, self.kind, self.url, self._page = key, kind, url, page
+
+    @property
+    def title(self) -> str:
+        return self._page.title
+
+    @property
+    def summary(self) -> str:
+        return self._page.summary
 
 
 class _BytecodeCache(jinja2.FileSystemBytecodeCache):
@@ -239,10 +257,14 @@ class Renderer:
         return relative(from_url, to_url)
 
     def link(self, key: str, from_url: str) -> Link:
-        # A link shows only `cache.LINK_FIELDS`, which a recorded lookup already logs as read:
-        # reading them from the real page saves five logged reads a link (listings have thousands).
-        page = unwrap(self.site.pages[key])
+        """A link to page `key` showing its code, title and summary (logged as one read)."""
+        page = read_link(self.site.pages, key)
         return Link(page.key, page.kind, page.title, page.summary, self.href(from_url, page.url))
+
+    def list_item(self, page: Page, from_url: str) -> ListedPage:
+        """`link` for the long lists (every notice on the home page, 404 and the notice list):
+        what the template shows of it is what the render is logged to have read."""
+        return ListedPage(page.key, page.kind, self.href(from_url, page.url), page)
 
     def resolve_target(self, target: str, from_url: str) -> tuple[str, str] | None:
         key = self.site.index.get(fold(target))
@@ -363,18 +385,18 @@ class Renderer:
             "categories": self.config.categories,
             "notices_by_category": self.notices_by_category(url) if page.kind in (HOME, LISTING, NOT_FOUND) else [],
             "aliases_of": lambda key: self.site.pages[key].aliases,
-            "guides": [self.link(g.key, url) for g in self.site.guides] if page.kind in (HOME, NOT_FOUND) else [],
-            "sequences": [[[self.link(k, url) for k in stage] for stage in seq] for seq in self.site.sequences]
-            if page.kind == HOME else [],
+            "guides": [self.list_item(g, url) for g in self.site.guides] if page.kind in (HOME, NOT_FOUND) else [],
+            "sequences": [[[self.list_item(self.site.pages[k], url) for k in stage] for stage in seq]
+                          for seq in self.site.sequences] if page.kind == HOME else [],
         }
 
     def notices_by_category(self, from_url: str) -> list[tuple]:
         """(category, links) in the configured order; one pass over the notices, not one per
         category (each `site.notices` wraps every page while a render is recorded)."""
-        by_id: dict[str, list[Link]] = {cat.id: [] for cat in self.config.categories}
+        by_id: dict[str, list[ListedPage]] = {cat.id: [] for cat in self.config.categories}
         for p in self.site.notices:
             if p.category in by_id:
-                by_id[p.category].append(self.link(p.key, from_url))
+                by_id[p.category].append(self.list_item(p, from_url))
         return [(cat, by_id[cat.id]) for cat in self.config.categories if by_id[cat.id]]
 
     def render_template(self, name: str, context: dict, source_path: str) -> str:

@@ -242,6 +242,47 @@ def test_a_related_pages_new_title_reaches_the_pages_that_show_it(synthetic, tmp
     same(plain_build(root, write=False), after)
 
 
+def _rendered_by(build):
+    """`build()`'s result and the URLs of the pages it rendered (not taken from the cache)."""
+    from site_src import pipeline
+
+    rendered: list[str] = []
+    real_render_one = pipeline._RenderStage._render_one
+
+    def render_one(self, i):
+        rendered.append(self.pages[i].url)
+        return real_render_one(self, i)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline._RenderStage, "_render_one", render_one)
+        patch.setattr(parallel, "MIN_ITEMS", 10**9)  # in this process, so every render is seen
+        return build(), rendered
+
+
+def test_the_long_lists_render_again_only_for_what_they_show(synthetic, tmp_path):
+    """The home page shows each notice's code and summary, the 404 page its code, the notice list
+    its code, aliases and title: a title edit renders the notice list again, not the home page or
+    404; a summary edit the home page, not 404. Same bytes as a plain build each time."""
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    target = root / "content" / "notices" / "cp1005.md"
+    text = target.read_text(encoding="utf-8")
+    title = next(line for line in text.splitlines() if line.startswith("title:"))
+    target.write_text(text.replace(title, 'title: "CP1005: Retitled"'), encoding="utf-8")
+    _, rendered = _rendered_by(lambda: fast_build(root))
+    assert "notices/" in rendered and "notices/cp1005/" in rendered
+    assert "" not in rendered and "404.html" not in rendered, rendered
+    same(plain_build(root, write=False), fast_build(root, write=False))
+    text = target.read_text(encoding="utf-8")
+    summary = next(line for line in text.splitlines() if line.startswith("summary:"))
+    target.write_text(text.replace(summary, "summary: A new summary for the home page."), encoding="utf-8")
+    _, rendered = _rendered_by(lambda: fast_build(root))
+    assert "" in rendered and "404.html" not in rendered, rendered
+    reference = plain_build(root, write=False)
+    assert b"A new summary for the home page." in reference.files["index.html"]
+    same(reference, fast_build(root, write=False))
+    assert tree_bytes(root / "output") == reference.files
+
+
 def test_a_new_alias_renames_the_lookup_data_in_every_page(synthetic, tmp_path):
     """The lookup data's name follows its codes, aliases and URLs: a reader's browser never pairs a
     page with an index that lacks the codes the page's site has (it may cache that file by name)."""
@@ -879,18 +920,7 @@ def test_a_page_that_shows_the_lookup_data_name_is_rendered_again_not_misread(sy
         rows = dict(db.execute("SELECT path, html IS NULL FROM renders").fetchall())
     assert rows["notices/cp1010/index.html"] == 1 and sum(rows.values()) == 1
     _edit(root / "content" / "notices" / "cp1040.md", None, "\nOne more paragraph.\n")
-    from site_src import pipeline
-    rendered: list[str] = []
-    real_render_one = pipeline._RenderStage._render_one
-
-    def render_one(self, i):
-        rendered.append(self.pages[i].url)
-        return real_render_one(self, i)
-    pipeline._RenderStage._render_one = render_one  # (a serial build: fewer pages than a pool takes)
-    try:
-        edited = fast_build(root)
-    finally:
-        pipeline._RenderStage._render_one = real_render_one
+    edited, rendered = _rendered_by(lambda: fast_build(root))
     assert "notices/cp1010/" in rendered and "notices/cp1040/" in rendered
     reference = plain_build(root, write=False)
     same(reference, edited)
