@@ -270,7 +270,7 @@ class Renderer:
         key = self.site.index.get(fold(target))
         if key is None:
             return None
-        page = self.site.pages[key]
+        page = read_link(self.site.pages, key)  # shows its title: one read, as for `link`
         return self.href(from_url, page.url), page.title
 
     def md(self, text: str, page: Page) -> str:
@@ -311,10 +311,10 @@ class Renderer:
         """Rows of the similar-notices table: this notice first, then each similar one."""
         rows = []
         for key in [page.key, *keys]:
-            other = self.site.pages[key]
+            link, other = self.link(key, page.url), self.site.pages[key]
             cat = self.category(other.category)
-            rows.append({"link": self.link(key, page.url), "current": key == page.key,
-                         "summary": other.summary, "category": cat.title if cat else other.category,
+            rows.append({"link": link, "current": key == page.key,
+                         "summary": link.summary, "category": cat.title if cat else other.category,
                          "deadline": self.deadline_summary(other)})
         return rows
 
