@@ -33,7 +33,6 @@ TEMPLATES = {NOTICE: "notice.html", GUIDE: "guide.html", HOME: "home.html", LIST
 NOT_FOUND_URL = "404.html"
 LOOKUP_DATA = "js/notices-data.js"
 """The lookup form's index of codes, aliases, URLs and titles (`generated_assets`)."""
-KEYED_FOLDER = headers.KEYED_FOLDER
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
@@ -60,8 +59,8 @@ class Assets:
 
     def add_keyed(self, rel: str, data: bytes, key: bytes) -> None:
         """A file named by a hash of `key`, a part of what it holds, so its bytes may change under
-        the same name: it goes in `KEYED_FOLDER`, which hosts revalidate, not in `assets/`."""
-        self._put(rel, f"{KEYED_FOLDER}/{posixpath.basename(rel)}", data, key)
+        the same name: it goes in `headers.KEYED_FOLDER`, which hosts revalidate, not in `assets/`."""
+        self._put(rel, f"{headers.KEYED_FOLDER}/{posixpath.basename(rel)}", data, key)
 
     def versioned(self, rel: str, version: str) -> str:
         """`rel`'s output path with `version` where its hash goes."""

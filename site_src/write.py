@@ -264,10 +264,20 @@ def write_tree(target: Path, files: Mapping[str, bytes], link_from: Path | None 
         if live is not None and rel in unchanged and _link_unchanged(os.path.join(live, rel), path):
             placed[rel] = "live"
             continue
-        Path(path).write_bytes(files[rel])
-        st = os.stat(path)
-        placed[rel] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        placed[rel] = _write_file(path, files[rel])
     return placed
+
+
+def _write_file(path: str, data: bytes, exclusive: bool = False) -> tuple[int, int, int]:
+    """Write one file (with `exclusive`, only a new one); its (size, mtime_ns, inode)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o666)
+    try:
+        write_all(fd, data)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _clear_spare(top: str, spare: SpareTree, files: Mapping[str, bytes]) -> None:
@@ -375,18 +385,11 @@ class Staging:
     def put(self, rel: str, data: bytes) -> tuple[int, int, int]:
         """Write one new file (never one already there); its (size, mtime_ns, inode)."""
         path = os.path.join(self.path, safe_relpath(rel))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(path, flags, 0o666)
-        except FileNotFoundError:
+            return _write_file(path, data, exclusive=True)
+        except FileNotFoundError:  # its folder is not there yet
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, flags, 0o666)
-        try:
-            write_all(fd, data)
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
-        return st.st_size, st.st_mtime_ns, st.st_ino
+            return _write_file(path, data, exclusive=True)
 
     def get(self, rel: str) -> bytes:
         """A file's bytes, from wherever the tree is now (output/ once published); `OutputChanged`

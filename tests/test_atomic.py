@@ -1,7 +1,7 @@
 """The site is never lost: a build killed or interrupted at any point leaves the last good output/,
 the next build clears what it left behind, and two builds at once cannot mix their files.
 
-To stop a build at an exact point, the build runs in a child process with `Path.write_bytes` (or
+To stop a build at an exact point, the build runs in a child process with `write._write_file` (or
 `Path.rename`) wrapped to pause at the Nth call and touch a marker file; the test then signals it.
 No test depends on timing: waits are for files to appear, with a generous limit against hangs.
 """
@@ -33,15 +33,15 @@ def pause():
         time.sleep(0.01)
 
 written = 0
-real_write_bytes = pathlib.Path.write_bytes
-def write_bytes(self, data):
+real_write_file = write._write_file
+def write_file(path, data, exclusive=False):
     global written
-    if ".output.tmp-" in str(self):
+    if not exclusive and ".output.tmp-" in path:  # the publish's writes (not the workers' own)
         written += 1
         if point == "write" and written == stall_at:
             pause()
-    return real_write_bytes(self, data)
-pathlib.Path.write_bytes = write_bytes
+    return real_write_file(path, data, exclusive)
+write._write_file = write_file
 
 if point == "swap":  # no renameat2: output/ is renamed aside, then the new tree moved in
     write._exchange = lambda a, b: False
