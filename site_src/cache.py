@@ -184,7 +184,9 @@ class _RecordingPage:
         object.__setattr__(self, "_rp_log", log)
 
     def __getattr__(self, name):
-        self._rp_log.add("page", (self._rp_key, REF if name in REF_FIELDS else name))
+        reads = self._rp_log.reads  # `_Log.add`, inlined: the listing pages make ~16000 reads each
+        if reads is not None:
+            reads.add(("page", (self._rp_key, REF if name in REF_FIELDS else name)))
         return getattr(self._rp_page, name)
 
     def __setattr__(self, name, value):
@@ -205,6 +207,15 @@ _MISSING = object()
 
 def _same(obj):
     return obj
+
+
+def read_ref(page):
+    """The real page behind `page`, its REF read (its key, kind and URL) logged once if it is a
+    recording view: what a long list takes of each page before the template shows more."""
+    if type(page) is _RecordingPage:
+        page._rp_log.add("page", (page._rp_key, REF))
+        return page._rp_page
+    return page
 
 
 def unwrap(page):
@@ -297,9 +308,10 @@ class RecordingSite:
     def start(self) -> None:
         self.log.reads = set()
 
-    def stop(self) -> list[tuple[str, Any]]:
+    def stop(self) -> set[tuple[str, Any]]:
+        """The reads logged since `start`, in no order (the caller sorts what it stores)."""
         reads, self.log.reads = self.log.reads or set(), None
-        return sorted(reads, key=repr)
+        return reads
 
     def read_digest(self, name: str, key: Any) -> str:
         """The hash of what reading (field, key) returns in the current site."""

@@ -28,8 +28,8 @@ _ABSENT = object()
 class RenderMemo:
     base: str
     """The hash of the renderer's shared state and of the page itself."""
-    reads: list
-    """The (field, key) site-graph lookups the render made."""
+    reads: list | set
+    """The (field, key) site-graph lookups the render made (a set once it has been looked up)."""
     html: bytes
     facts: Any
     digest: str
@@ -76,11 +76,15 @@ class BuildMemory:
         return False
 
 
-def add_reads(universe: dict[str, set], reads: list) -> None:
+def add_reads(universe: dict[str, set], reads) -> None:
     """Add one render's recorded reads to `universe` (see `BuildMemory.reads`)."""
+    by_page = universe.setdefault("page", {})
     for name, key in reads:
         if name == "page":
-            universe.setdefault("page", {}).setdefault(key[0], set()).add(key[1])  # type: ignore[union-attr]
+            attrs = by_page.get(key[0])
+            if attrs is None:
+                attrs = by_page[key[0]] = set()
+            attrs.add(key[1])
         else:
             universe.setdefault(name, set()).add(key)
 

@@ -19,7 +19,7 @@ from typing import Callable
 import jinja2
 
 from . import deadlines, feeds, headers, markdown
-from .cache import read_link
+from .cache import read_link, read_ref, unwrap
 from .config import SiteConfig
 from .diagnostics import Diagnostic, ERROR
 from .model import GUIDE, HOME, NOTICE, Link, Page, Site, fold, slugify
@@ -84,11 +84,23 @@ def collect_assets(static_dir: Path) -> Assets:
 
 
 def generated_assets(site: Site, assets: Assets,
-                     holidays: Callable[[range], dict] = deadlines.legal_holidays) -> None:
+                     holidays: Callable[[range], dict] = deadlines.legal_holidays,
+                     memo: dict[str, tuple] | None = None) -> None:
     """Data the browser scripts need, made at build time: the lookup index (every code, folded
     alias, URL and title; named by all but the titles) and the legal-holiday table for the calculator.
-    `holidays` lets the pipeline hand in a cached table (computing it costs a slow import)."""
-    rows = [[p.key, p.title, p.url, sorted({fold(p.key), *(fold(a) for a in p.aliases)})] for p in site.notices]
+    `holidays` lets the pipeline hand in a cached table (computing it costs a slow import); `memo`
+    (the dev server's) keeps each notice's row by the page object it was made from."""
+    rows, seen = [], {}
+    for p in site.notices:
+        p = unwrap(p)
+        last = memo.get(p.key) if memo is not None else None
+        row = last[1] if last is not None and last[0] is p else \
+            [p.key, p.title, p.url, sorted({fold(p.key), *(fold(a) for a in p.aliases)})]
+        rows.append(row)
+        seen[p.key] = (p, row)
+    if memo is not None:
+        memo.clear()
+        memo.update(seen)
 
     def script(rows: list) -> bytes:
         text = json.dumps(rows, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
@@ -143,6 +155,10 @@ class ListedPage:
     @property
     def summary(self) -> str:
         return self._page.summary
+
+    @property
+    def aliases(self) -> list[str]:
+        return self._page.aliases
 
 
 class _BytecodeCache(jinja2.FileSystemBytecodeCache):
@@ -263,7 +279,8 @@ class Renderer:
     def list_item(self, page: Page, from_url: str) -> ListedPage:
         """`link` for the long lists (every notice on the home page, 404 and the notice list):
         what the template shows of it is what the render is logged to have read."""
-        return ListedPage(page.key, page.kind, self.href(from_url, page.url), page)
+        real = read_ref(page)
+        return ListedPage(real.key, real.kind, self.href(from_url, real.url), page)
 
     def resolve_target(self, target: str, from_url: str) -> tuple[str, str] | None:
         key = self.site.index.get(fold(target))
@@ -632,28 +649,32 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
                 render_pages: Callable[[Renderer, list[Page]], list[bytes | Stored | Diagnostic]] | None = None,
                 holidays: Callable[[range], dict] = deadlines.legal_holidays,
                 catalogue_memo: dict[str, str] | None = None,
-                catalogue_objects: dict[str, tuple] | None = None,
-                generated: dict[str, Page] | None = None,
-                late_memo: dict[int, tuple] | None = None,
+                kept: dict[str, dict] | None = None,
                 env: jinja2.Environment | None = None,
                 ) -> tuple[Files, dict[str, str], list[Diagnostic]]:
     """Render every page and data file. Returns (files, output path -> source path, diagnostics).
 
+    `kept` is the dev server's memory of the last build (`BuildMemory.values`): each step below
+    keeps its own table there ("lookup", "generated", "late", "catalogue"), so a rebuild does not
+    make again what comes from the very same page objects.
     `env` is a `make_env(template_dir)` to reuse with its compiled templates (the dev server's,
     kept while the templates are unchanged: compiling them costs ~0.1 s a rebuild). `render_pages`
     may hand back a page as where its bytes are (`spill.Stored`: in the build's spill file or the
     cache); `files` then reads them from there, filling in the late assets, when asked."""
+    def table(name: str) -> dict | None:
+        return kept.setdefault(name, {}) if kept is not None else None
+
     assets = collect_assets(static_dir)
-    generated_assets(site, assets, holidays)
+    generated_assets(site, assets, holidays, table("lookup"))
     seen_by_pages, swaps = _render_assets(assets)
     renderer = Renderer(site, config, template_dir, seen_by_pages, env)
     renderer.late_swaps = swaps
     files = Files(assets.files, fill_late_names)
     sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
-    all_pages = [*site.pages.values(), *generated_pages(site, config, generated)]
+    all_pages = [*site.pages.values(), *generated_pages(site, config, table("generated"))]
     rendered = (render_pages or render_serially)(renderer, all_pages)
-    kept: dict[int, tuple] = {}
+    late_memo, late_kept = table("late"), {}
     for i, page in enumerate(all_pages):
         result, rendered[i] = rendered[i], None  # the filled bytes replace it: one copy of the site at a time
         if isinstance(result, Diagnostic):
@@ -663,14 +684,14 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
             files.put_stored(output_path(page), result, swaps)
             sources[output_path(page)] = page.path
         else:
-            files[output_path(page)] = _fill_late(result, swaps, late_memo, kept)
+            files[output_path(page)] = _fill_late(result, swaps, late_memo, late_kept)
             sources[output_path(page)] = page.path
         if i % TRIM_EVERY == TRIM_EVERY - 1:
             release_memory()
     if late_memo is not None:
         late_memo.clear()
-        late_memo.update(kept)
-    files["notices.json"] = catalogue(site, catalogue_memo, catalogue_objects)
+        late_memo.update(late_kept)
+    files["notices.json"] = catalogue(site, catalogue_memo, table("catalogue"))
     files["_headers"] = headers.headers_file()
     files.update(feeds.site_files(site, config))
     return files, sources, problems

@@ -154,13 +154,16 @@ def test_page_facts_step_over_a_long_tail_once():
     assert fast is not None and (fast.ids, fast.links, fast.problems) == (ref.ids, ref.links, ref.problems)
 
 
+def _every_page(*roots: Path) -> list[bytes]:
+    """The HTML of every page of plain builds of `roots`."""
+    return [html for root in roots for path, html in plain_build(root, write=False).files.items()
+            if path.endswith(".html")]
+
+
 def test_fast_page_facts_match_beautifulsoup(bundled, synthetic):
     assert page_facts.enabled(), ("check.read_page changed: teach page_facts.py the new rule, then update "
                                   f"READ_PAGE_FINGERPRINT to {page_facts.fingerprint()!r}")
-    pages = []
-    for root in (bundled, synthetic):
-        result = plain_build(root, write=False)
-        pages += [html for path, html in result.files.items() if path.endswith(".html")]
+    pages = _every_page(bundled, synthetic)
     read_fast = 0
     for html in pages + EDGE_HTML:
         fast = page_facts.read_page_fast(html)
@@ -170,6 +173,64 @@ def test_fast_page_facts_match_beautifulsoup(bundled, synthetic):
             assert (fast.ids, fast.links, fast.problems) == (ref.ids, ref.links, ref.problems), html[:300]
         assert page_facts.read_page(html) == ref
     assert read_fast >= len(pages)  # every generated page takes the fast path
+
+
+def _facts_tuple(facts):
+    return None if facts is None else (facts.ids, facts.links, facts.problems, facts.redirect)
+
+
+def _read_in_stretches(html: bytes, monkeypatch, every: int):
+    """`read_page_fast` with every page cut into stretches (about one tag line in `every`),
+    remembered stretches emptied first."""
+    monkeypatch.setattr(page_facts, "CHUNKED_FROM", 0)
+    monkeypatch.setattr(page_facts, "CHUNK_EVERY", every)
+    page_facts._PARTS.clear()
+    first = page_facts.read_page_fast(html, remember=True)
+    again = page_facts.read_page_fast(html, remember=True)  # from the remembered stretches
+    assert _facts_tuple(again) == _facts_tuple(first)
+    return first
+
+
+def test_page_facts_read_in_stretches_as_in_one_pass(bundled, synthetic, monkeypatch):
+    """Long pages are read in stretches cut before tag lines, each remembered; the facts must be
+    those of one pass over the page, for every page of both sites, cut as often as possible."""
+    pages = _every_page(bundled, synthetic)
+    cuts = 0
+    for html in pages + EDGE_HTML:
+        with monkeypatch.context() as patch:
+            patch.setattr(page_facts, "CHUNKED_FROM", 10**12)
+            whole = page_facts.read_page_fast(html)
+            for every in (1, 3):
+                assert _facts_tuple(_read_in_stretches(html, patch, every)) == _facts_tuple(whole), html[:200]
+            cuts += len(page_facts._chunks(html.decode("utf-8", "replace"))) - 1
+    assert cuts > len(pages) * 20  # the pages were really cut
+
+
+_PIECES = ['<p>text</p>', '<a href="x/">x</a>', '<a href="../y/#f" id="i1">y</a>', '<h1>H</h1>', '<img src="a.png">',
+           '<img src="b.png" alt="">', '<title>T &amp; t</title>', '<meta name="description" content="d">',
+           '<html lang="en">', '<html>', '<script>var a = 1;\n</script>', '<script>x = "<b>";</script>',
+           '<!-- c <a href="c/"> -->', '<li id="n-1">', '</li>', '<span class="s" ID="u">', 'plain', '1 < 2',
+           '<p title="a<b">', '<a href="a" href="b">', '<!DOCTYPE html>', '<br/>', '</script>', '<title>', '</title>']
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from(["", "\n", "\n  ", "\n\t", " "])),
+                max_size=40))
+def test_page_facts_in_stretches_agree_on_generated_pages(pieces):
+    """Pages made of pieces (tags, text, comments, scripts, stray '<', lines starting with a tag):
+    cut into stretches, the reader gives one pass's facts, or is unsure where one pass is."""
+    html = "".join(piece + sep for piece, sep in pieces).encode()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(page_facts, "CHUNKED_FROM", 10**12)
+        whole = page_facts.read_page_fast(html)
+        for every in (1, 2):
+            stretched = _read_in_stretches(html, patch, every)
+            if "<!--" in html.decode():
+                assert _facts_tuple(stretched) == _facts_tuple(whole)  # not cut: one pass
+            elif whole is None:
+                assert stretched is None
+            else:
+                assert _facts_tuple(stretched) == _facts_tuple(whole)
 
 
 TRICKY_URLS = ["", "a/", "../cp504/", "./", ".", "#x", "?q=1", "cp504", "a:b", "mailto:x@y", "//evil.example/",
