@@ -139,6 +139,13 @@ def make_env(template_dir: Path, bytecode_dir: Path | None = None) -> jinja2.Env
     return env
 
 
+MENTIONS_SHOWN = 30
+"""How many of the pages that mention a page its "Pages that mention this one" group lists; the
+rest are counted, with a link to the notice list. A guide that every notice links to would
+otherwise list them all (4000 notices: a 0.8 MB page, and rendered again for any of their
+titles); the written groups (previous, next, similar, related) are always shown whole."""
+
+
 class ListedPage:
     """A page in a long list: its code, kind and URL, and its title and summary read from the page
     only when the template shows them (through the recording view while a page renders)."""
@@ -222,6 +229,8 @@ def _relpath(to_url: str, base: str) -> str:
     """`posixpath.relpath("/" + to_url, "/" + base)`, without its normalising: ~250k calls at 4000
     notices, over a few thousand distinct URLs (whose segments are memoised). Paths with anything
     to normalise ('//', '.', '..') go to posixpath itself."""
+    if base and to_url.startswith(base) and base[-1] == "/" and not _needs_normalising(to_url):
+        return to_url[len(base):].strip("/") or "."  # below the page: the listing pages' thousands of links
     start, path = _segments(base), _segments(to_url)
     if start is None or path is None:
         return posixpath.relpath("/" + to_url, "/" + base)
@@ -344,9 +353,10 @@ class Renderer:
 
         groups = []
         if rel is not None:
-            groups = [(title, links(keys)) for title, keys in (
-                ("Previous step", rel.previous), ("Next step", rel.next), ("Similar notices", rel.similar),
-                ("Related", rel.related), ("Pages that mention this one", rel.referenced_by)) if keys]
+            groups = [(title, links(keys[:shown]), len(keys) - len(keys[:shown])) for title, keys, shown in (
+                ("Previous step", rel.previous, None), ("Next step", rel.next, None),
+                ("Similar notices", rel.similar, None), ("Related", rel.related, None),
+                ("Pages that mention this one", rel.referenced_by, MENTIONS_SHOWN)) if keys]
         sequence = None
         if page.kind == NOTICE and page.key in self.site.stage_of:
             seq_no, stage_no = self.site.stage_of[page.key]

@@ -319,6 +319,42 @@ def _rendered_by(build):
         return build(), rendered
 
 
+def _mentions(html: bytes) -> tuple[list[str], int]:
+    """The pages a page's "Pages that mention this one" group lists, and how many more it counts."""
+    text = html.decode()
+    group = text.split("<h3>Pages that mention this one</h3>", 1)[1].split("</section>", 1)[0]
+    listed = re.findall(r'<li><a href="([^"]+)">', group.split("</ul>", 1)[0])
+    more = re.search(r'<p class="more">([\d,]+) more page', group)
+    return listed, int(more.group(1).replace(",", "")) if more else 0
+
+
+def test_a_long_mentions_group_lists_the_first_and_counts_the_rest(synthetic, tmp_path, monkeypatch):
+    """A guide every notice links to lists the first MENTIONS_SHOWN of them and counts the rest,
+    with a link to the notice list; a title edit of a notice it does not list leaves it alone."""
+    from site_src import render
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    guide = "guides/is-this-letter-real/index.html"
+    with monkeypatch.context() as patch:
+        patch.setattr(render, "MENTIONS_SHOWN", 10**6)
+        everyone, none_more = _mentions(plain_build(root, write=False).files[guide])
+    assert none_more == 0 and len(everyone) > render.MENTIONS_SHOWN
+    listed, more = _mentions(read_now(fast_build(root)).files[guide])
+    assert listed == everyone[:render.MENTIONS_SHOWN] and more == len(everyone) - render.MENTIONS_SHOWN
+    assert b'Find any notice in <a href="../../notices/">the list of every notice</a>' in \
+        plain_build(root, write=False).files[guide]
+    for shown, href in ((False, everyone[-1]), (True, everyone[0])):
+        target = root / "content" / "notices" / f"{href.rstrip('/').rsplit('/', 1)[-1]}.md"
+        text = target.read_text(encoding="utf-8")
+        title = next(line for line in text.splitlines() if line.startswith("title:"))
+        target.write_text(text.replace(title, f'title: "Retitled {shown}"'), encoding="utf-8")
+        _, rendered = _rendered_by(lambda: fast_build(root))
+        assert (guide.removesuffix("index.html") in rendered) == shown, rendered
+        reference = plain_build(root, write=False)
+        assert (f"Retitled {shown}".encode() in reference.files[guide]) == shown
+        same(reference, fast_build(root, write=False))
+
+
 def test_the_long_lists_render_again_only_for_what_they_show(synthetic, tmp_path):
     """The home page shows each notice's code and summary, the 404 page its code, the notice list
     its code, aliases and title: a title edit renders the notice list again, not the home page or

@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import posixpath
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from site_src import render
 
 URLS = ["", "notices/", "notices/cp504/", "notices/cp504", "notices/cp504/index.html", "guides/back-taxes/",
@@ -27,3 +30,14 @@ def test_relative_links_resolve_back_to_their_target():
         landed = posixpath.normpath(posixpath.join("/" + here, link)).lstrip("/")
         assert landed == posixpath.normpath("/" + to_url).lstrip("/") or (landed == "." and to_url == ""), \
             (from_url, to_url, link)
+
+
+_PATHS = st.text(alphabet=st.sampled_from(list("ab/.")), max_size=9)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_PATHS, _PATHS)
+def test_relpath_is_posixpaths_for_any_paths(to_url, base):
+    base = base if not base or base.endswith("/") else base + "/"
+    expected = posixpath.relpath("/" + to_url, "/" + base) if (to_url or base) else "."
+    assert render._relpath(to_url, base) == expected
