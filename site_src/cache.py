@@ -81,7 +81,7 @@ def _library_versions() -> tuple[str, ...]:
 
 # -- recording what a render reads ---------------------------------------------------------------
 
-class _Log:
+class ReadLog:
     """The reads made while one page renders, as (field, key) pairs; key None = the whole field."""
 
     def __init__(self) -> None:
@@ -93,7 +93,7 @@ class _Log:
 
 
 class _RecordingDict(dict):
-    def __init__(self, data: dict, name: str, log: _Log):
+    def __init__(self, data: dict, name: str, log: ReadLog):
         super().__init__(data)
         self._name, self._log = name, log
 
@@ -149,6 +149,36 @@ name. So a list that shows only codes (404) or codes and summaries (the home pag
 rendered again when a title changes."""
 
 
+KIND_ATTR = "kind_attr"
+"""A list showing every page of one kind (every notice, every guide) logs ("kind_attr", (kind,
+attribute)) once for each attribute it shows, not one read per page: what that read gives is the
+attribute of every page of that kind, in site order (`kind_read`), so a page added, gone or
+changed in that attribute changes it. The notice list made ~16000 reads (one notice in four of
+all the reads a site's renders make); it now makes four."""
+
+
+def kind_read(pages: dict, kind: str, attr: str) -> tuple:
+    """What the read (KIND_ATTR, (kind, attr)) gives in `pages`."""
+    return tuple((key, getattr(page, attr, None)) for key, page in pages.items() if page.kind == kind)
+
+
+def pages_of_kind(pages: dict, kind: str, *attrs: str) -> list:
+    """The real pages of `kind` in site order, for a list that shows `attrs` of each (and what
+    its template reads of them through `ListedPage`); logged as one whole-kind read per attribute
+    (keys included) when `pages` records reads."""
+    if isinstance(pages, _RecordingPages):
+        log = pages._log
+        for attr in ("key", *attrs):
+            log.add(KIND_ATTR, (kind, attr))
+        return [page for page in dict.values(pages) if page.kind == kind]
+    return [page for page in pages.values() if page.kind == kind]
+
+
+def kind_log(pages: dict) -> "ReadLog | None":
+    """The log that whole-kind reads of `pages` go to (None when it records nothing)."""
+    return pages._log if isinstance(pages, _RecordingPages) else None
+
+
 def page_read(pages: dict, key: Any, attr: str) -> Any:
     """What the read ("page", (key, attr)) gives in `pages` (compared or hashed by the caller)."""
     page = pages.get(key)
@@ -178,13 +208,13 @@ class _RecordingPage:
 
     __slots__ = ("_rp_page", "_rp_key", "_rp_log")
 
-    def __init__(self, page, key, log: _Log):
+    def __init__(self, page, key, log: ReadLog):
         object.__setattr__(self, "_rp_page", page)
         object.__setattr__(self, "_rp_key", key)
         object.__setattr__(self, "_rp_log", log)
 
     def __getattr__(self, name):
-        reads = self._rp_log.reads  # `_Log.add`, inlined: the listing pages make ~16000 reads each
+        reads = self._rp_log.reads  # `ReadLog.add`, inlined: the listing pages make ~16000 reads each
         if reads is not None:
             reads.add(("page", (self._rp_key, REF if name in REF_FIELDS else name)))
         return getattr(self._rp_page, name)
@@ -260,7 +290,7 @@ class _RecordingPages(_RecordingDict):
 
 
 class _RecordingList(list):
-    def __init__(self, data: list, name: str, log: _Log):
+    def __init__(self, data: list, name: str, log: ReadLog):
         super().__init__(data)
         self._name, self._log = name, log
 
@@ -289,7 +319,7 @@ class RecordingSite:
 
     def __init__(self, site, page_digests: dict[str, str]):
         self.real = site
-        self.log = _Log()
+        self.log = ReadLog()
         self.page_digests = page_digests
         self.attr_memo: dict[tuple[str, str], str] = {}
         """(page's source hash, attribute) -> hash of its value: many pages read the same ones."""
@@ -321,6 +351,8 @@ class RecordingSite:
         value = getattr(self.real, name, None)
         if name == "page":
             out = self._attr_digest(*key)
+        elif name == KIND_ATTR:
+            out = pickled_digest(kind_read(self.real.pages, *key))
         elif name == "pages_keys":
             out = digest(*self.real.pages)
         elif name == "pages":

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cache import page_read
+from .cache import KIND_ATTR, page_read
 
 _ABSENT = object()
 
@@ -106,10 +106,12 @@ def changed_reads(old, new, universe: dict[str, set]) -> set[tuple]:
         a, b = old_pages.get(key, _ABSENT), new_pages.get(key, _ABSENT)
         if a is not b and a != b:
             out.add(("pages", key))
-    if "pages_keys" in universe and list(old_pages) != list(new_pages):
+    same_keys = list(old_pages) == list(new_pages)
+    if "pages_keys" in universe and not same_keys:
         out.add(("pages_keys", None))
+    out |= _changed_kind_reads(old_pages, new_pages, universe.get(KIND_ATTR, ()), same_keys)
     for name, keys in universe.items():
-        if name in ("page", "pages", "pages_keys"):
+        if name in ("page", "pages", "pages_keys", KIND_ATTR):
             continue
         a, b = getattr(old, name, _ABSENT), getattr(new, name, _ABSENT)
         if a is b:  # the same object (the graph of a save that changed no links: resolve_again)
@@ -120,4 +122,23 @@ def changed_reads(old, new, universe: dict[str, set]) -> set[tuple]:
                     out.add((name, key))
             elif a.get(key, _ABSENT) != b.get(key, _ABSENT):
                 out.add((name, key))
+    return out
+
+
+def _changed_kind_reads(old_pages: dict, new_pages: dict, reads, same_keys: bool) -> set[tuple]:
+    """The whole-kind reads (`cache.KIND_ATTR`) that give something else in `new_pages`: all of
+    them if the keys or their order changed, else those whose kind a changed page had or has and
+    whose attribute it changed (or its kind); unchanged pages are the same objects."""
+    if not reads:
+        return set()
+    if not same_keys:
+        return {(KIND_ATTR, key) for key in reads}
+    moved = [(old_pages[k], page) for k, page in new_pages.items() if old_pages[k] is not page]
+    out = set()
+    for kind, attr in reads:
+        for a, b in moved:
+            if (a.kind == kind or b.kind == kind) and \
+                    (a.kind != b.kind or getattr(a, attr, None) != getattr(b, attr, None)):
+                out.add((KIND_ATTR, (kind, attr)))
+                break
     return out

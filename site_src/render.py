@@ -19,7 +19,7 @@ from typing import Callable
 import jinja2
 
 from . import deadlines, feeds, headers, markdown
-from .cache import read_link, read_ref, unwrap
+from .cache import KIND_ATTR, ReadLog, kind_log, pages_of_kind, read_link, read_ref, unwrap
 from .config import SiteConfig
 from .diagnostics import Diagnostic, ERROR
 from .model import GUIDE, HOME, NOTICE, Link, Page, Site, fold, slugify
@@ -147,25 +147,32 @@ titles); the written groups (previous, next, similar, related) are always shown 
 
 
 class ListedPage:
-    """A page in a long list: its code, kind and URL, and its title and summary read from the page
-    only when the template shows them (through the recording view while a page renders)."""
+    """A page in a list: its code, kind and URL, and its title, summary and aliases read only when
+    the template shows them. In a list of a whole kind (`kind_wide`: every notice, every guide)
+    such a read is logged as one for the kind (`cache.KIND_ATTR`), else through the recording
+    view of the page (one read per page)."""
 
-    __slots__ = ("key", "kind", "url", "_page")
+    __slots__ = ("key", "kind", "url", "_page", "_log")
 
-    def __init__(self, key: str, kind: str, url: str, page: Page):
-        self.key, self.kind, self.url, self._page = key, kind, url, page
+    def __init__(self, key: str, kind: str, url: str, page: Page, kind_wide: ReadLog | None = None):
+        self.key, self.kind, self.url, self._page, self._log = key, kind, url, page, kind_wide
+
+    def _read(self, name: str):
+        if self._log is not None:
+            self._log.add(KIND_ATTR, (self.kind, name))
+        return getattr(self._page, name)
 
     @property
     def title(self) -> str:
-        return self._page.title
+        return self._read("title")
 
     @property
     def summary(self) -> str:
-        return self._page.summary
+        return self._read("summary")
 
     @property
     def aliases(self) -> list[str]:
-        return self._page.aliases
+        return self._read("aliases")
 
 
 class _BytecodeCache(jinja2.FileSystemBytecodeCache):
@@ -286,10 +293,18 @@ class Renderer:
         return Link(page.key, page.kind, page.title, page.summary, self.href(from_url, page.url))
 
     def list_item(self, page: Page, from_url: str) -> ListedPage:
-        """`link` for the long lists (every notice on the home page, 404 and the notice list):
-        what the template shows of it is what the render is logged to have read."""
+        """`link` for a list of some pages (a sequence on the home page): what the template shows
+        of each is what the render is logged to have read of it."""
         real = read_ref(page)
         return ListedPage(real.key, real.kind, self.href(from_url, real.url), page)
+
+    def list_kind(self, kind: str, from_url: str, *attrs: str) -> list[ListedPage]:
+        """Every page of `kind`, for a list of them all (every notice, every guide): its reads are
+        logged for the kind as a whole (`cache.KIND_ATTR`), `attrs` the ones read here."""
+        pages = self.site.pages
+        log = kind_log(pages)
+        return [ListedPage(p.key, p.kind, self.href(from_url, p.url), p, log)
+                for p in pages_of_kind(pages, kind, "url", *attrs)]
 
     def resolve_target(self, target: str, from_url: str) -> tuple[str, str] | None:
         key = self.site.index.get(fold(target))
@@ -411,18 +426,18 @@ class Renderer:
             "categories": self.config.categories,
             "notices_by_category": self.notices_by_category(url) if page.kind in (HOME, LISTING, NOT_FOUND) else [],
             "aliases_of": lambda key: self.site.pages[key].aliases,
-            "guides": [self.list_item(g, url) for g in self.site.guides] if page.kind in (HOME, NOT_FOUND) else [],
+            "guides": self.list_kind(GUIDE, url) if page.kind in (HOME, NOT_FOUND) else [],
             "sequences": [[[self.list_item(self.site.pages[k], url) for k in stage] for stage in seq]
                           for seq in self.site.sequences] if page.kind == HOME else [],
         }
 
     def notices_by_category(self, from_url: str) -> list[tuple]:
-        """(category, links) in the configured order; one pass over the notices, not one per
-        category (each `site.notices` wraps every page while a render is recorded)."""
+        """(category, links) in the configured order, from one pass over every notice."""
         by_id: dict[str, list[ListedPage]] = {cat.id: [] for cat in self.config.categories}
-        for p in self.site.notices:
-            if p.category in by_id:
-                by_id[p.category].append(self.list_item(p, from_url))
+        for item in self.list_kind(NOTICE, from_url, "category"):
+            category = item._page.category  # logged by `list_kind`
+            if category in by_id:
+                by_id[category].append(item)
         return [(cat, by_id[cat.id]) for cat in self.config.categories if by_id[cat.id]]
 
     def render_template(self, name: str, context: dict, source_path: str) -> str:

@@ -556,6 +556,28 @@ def _edit(path: Path, old: str | None, new: str) -> None:
     path.write_text(text + new if old is None else text.replace(old, new, 1), encoding="utf-8")
 
 
+def _recategorise(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    line = next(line for line in text.splitlines() if line.startswith("category:"))
+    other = "changes" if line != "category: changes" else "collection"
+    path.write_text(text.replace(line, f"category: {other}", 1), encoding="utf-8")
+
+
+def _WHOLE_KIND_EDITS(root: Path) -> list:
+    """Edits to what the lists of every notice or every guide show (`cache.KIND_ATTR`): a
+    category, a summary, a guide's title, a notice added and gone again."""
+    notices, guides = root / "content" / "notices", root / "content" / "guides"
+    new = notices / "cp1999.md"
+    return [
+        lambda: _recategorise(notices / "cp1012.md"),
+        lambda: _edit(notices / "cp1013.md", "\nsummary: ", "\nsummary: Said otherwise. "),
+        lambda: _edit(guides / "payment-plans.md", "title: Payment plans", "title: Payment plans explained"),
+        lambda: new.write_text((notices / "cp1015.md").read_text(encoding="utf-8").replace("CP1015", "CP1999"),
+                               encoding="utf-8"),
+        lambda: new.unlink(),
+    ]
+
+
 def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path):
     """Each save goes through the Preview's memory of the previous build (serve.py, memory.py);
     after every kind of edit its files are a fresh plain build's files, byte for byte."""
@@ -582,6 +604,7 @@ def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path
         lambda: _edit(notices / "cp1010.md", "## Why you received it", "Moved.\n\n## Why you received it"),
         lambda: _edit(notices / "cp1010.md", "See [[CP9999]].", "Fixed."),              # fixed again
         lambda: _edit(notices / "cp1010.md", "quick_answer: >-", "quick_answer: >-\n  New first words."),
+        *_WHOLE_KIND_EDITS(root),
     ]
     for step, edit in enumerate(edits):
         edit()
@@ -705,6 +728,7 @@ def test_link_edits_through_the_disk_cache_give_a_full_builds_bytes(synthetic, t
         lambda: _edit(notices / "cp1010.md", "follows: [CP1009]", "follows: [CP1008]"),     # the sequence
         lambda: lose_graph() or (notices / "cp1010.md").write_text(text, encoding="utf-8"),
         lambda: _edit(notices / "cp1011.md", None, "\nMore text.\n"),
+        *_WHOLE_KIND_EDITS(root),
     ]
     for step, edit in enumerate(steps):
         edit()
