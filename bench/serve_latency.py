@@ -66,6 +66,22 @@ class _LiveReload:
             return ws
         self.ws = self.loop.run_until_complete(connect())
 
+    def drain(self) -> None:
+        """Read what the server sent since the last reload (nothing, normally)."""
+        import asyncio
+
+        async def pending():
+            try:
+                return await asyncio.wait_for(self.ws.read_message(), 0.05)
+            except asyncio.TimeoutError:
+                return None
+        while self.loop.run_until_complete(pending()) is not None:
+            pass
+
+    def close(self) -> None:
+        self.ws.close()
+        self.loop.close()
+
     def wait(self) -> None:
         """Until the server tells the browser to reload."""
         import asyncio
@@ -108,6 +124,8 @@ def main() -> None:
         for run in range(args.runs):
             marker = f"Latency probe {run} {time.time_ns()}"
             time.sleep(1.0)  # let the previous rebuild settle
+            if reloads is not None:
+                reloads.drain()
             saved = time.perf_counter()
             if args.title:
                 edited = re.sub(r'^(title: "[^"\n]*)"$', lambda m: f'{m.group(1)} {marker}"', original,
@@ -128,6 +146,8 @@ def main() -> None:
             latencies.append(time.perf_counter() - saved)
             print(f"run {run}: {latencies[-1] * 1000:.0f} ms", flush=True)
         print(f"N={args.n}: save -> served, median {statistics.median(latencies) * 1000:.0f} ms")
+        if reloads is not None:
+            reloads.close()
     finally:
         target.write_text(original, encoding="utf-8")
         proc.terminate()

@@ -434,7 +434,8 @@ class _RenderStage:
     def _render_one(self, i: int) -> tuple:
         """One page's HTML (or template problem) and, compact (a tenth of their objects' size, as
         the cache stores them), its reads as `read_token` lines and pickles of reads and facts:
-        the build holds every page's result at once."""
+        the build holds every page's result at once. The dev server's rebuilds keep the reads and
+        facts as objects (its memory holds them so), and get them so."""
         page = self.pages[i]
         self.recorder.start()
         try:
@@ -453,9 +454,9 @@ class _RenderStage:
                 html = _Placed(self.staging.put(output_path(page), fill_late_names(html, self.swaps)))
             except OSError:  # the build process writes it instead (and says what is wrong, if it can't)
                 pass
-        if self.cache is None and os.getpid() == self.pid:
-            # the dev server's rebuilds (in memory, in this process): the objects, as they are
-            # kept; no lines to store, no order to fix (sorting a listing's ~12000 reads: ~15 ms)
+        if self.memory is not None and self.cache is None and os.getpid() == self.pid:
+            # the dev server's rebuilds (in memory, in this process): the objects, as it keeps
+            # them; no lines to store, no order to fix, nothing to make compact
             return html, "", reads, facts, html_digest
         reads = sorted(reads, key=repr)
         return html, "\n".join(read_token(n, k) for n, k in reads), _pickled(reads), _pickled(facts), html_digest

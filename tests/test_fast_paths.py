@@ -184,7 +184,7 @@ def _read_in_stretches(html: bytes, monkeypatch, every: int):
     remembered stretches emptied first."""
     monkeypatch.setattr(page_facts, "CHUNKED_FROM", 0)
     monkeypatch.setattr(page_facts, "CHUNK_EVERY", every)
-    page_facts._PARTS.clear()
+    page_facts.forget_parts()
     first = page_facts.read_page_fast(html, remember=True)
     again = page_facts.read_page_fast(html, remember=True)  # from the remembered stretches
     assert _facts_tuple(again) == _facts_tuple(first)
@@ -195,6 +195,7 @@ def test_page_facts_read_in_stretches_as_in_one_pass(bundled, synthetic, monkeyp
     """Long pages are read in stretches cut before tag lines, each remembered; the facts must be
     those of one pass over the page, for every page of both sites, cut as often as possible."""
     pages = _every_page(bundled, synthetic)
+    assert not any(b"<!--" in html for html in pages)  # so each page really is read in stretches
     cuts = 0
     for html in pages + EDGE_HTML:
         with monkeypatch.context() as patch:
@@ -210,7 +211,9 @@ _PIECES = ['<p>text</p>', '<a href="x/">x</a>', '<a href="../y/#f" id="i1">y</a>
            '<img src="b.png" alt="">', '<title>T &amp; t</title>', '<meta name="description" content="d">',
            '<html lang="en">', '<html>', '<script>var a = 1;\n</script>', '<script>x = "<b>";</script>',
            '<!-- c <a href="c/"> -->', '<li id="n-1">', '</li>', '<span class="s" ID="u">', 'plain', '1 < 2',
-           '<p title="a<b">', '<a href="a" href="b">', '<!DOCTYPE html>', '<br/>', '</script>', '<title>', '</title>']
+           '<p title="a<b">', '<a href="a" href="b">', '<!DOCTYPE html>', '<br/>', '</script>', '<title>', '</title>',
+           '<a\nhref="n/">', '<style>p { color: red }\n</style>', '<style>\n<b>\n</style>', '<a name="top">',
+           '<TITLE>U</TITLE>', '<title/>', '\r\n', '<IMG SRC="c.png">', '<h1 id="x"\n class="y">']
 
 
 @settings(max_examples=400, deadline=None)
@@ -341,7 +344,7 @@ def test_a_long_mentions_group_lists_the_first_and_counts_the_rest(synthetic, tm
     assert none_more == 0 and len(everyone) > render.MENTIONS_SHOWN
     listed, more = _mentions(read_now(fast_build(root)).files[guide])
     assert listed == everyone[:render.MENTIONS_SHOWN] and more == len(everyone) - render.MENTIONS_SHOWN
-    assert b'Find any notice in <a href="../../notices/">the list of every notice</a>' in \
+    assert b'this one, not listed here. Every notice is in <a href="../../notices/">the list of notices</a>' in \
         plain_build(root, write=False).files[guide]
     for shown, href in ((False, everyone[-1]), (True, everyone[0])):
         target = root / "content" / "notices" / f"{href.rstrip('/').rsplit('/', 1)[-1]}.md"
@@ -578,14 +581,18 @@ def _WHOLE_KIND_EDITS(root: Path) -> list:
     ]
 
 
-def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path):
+def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path, monkeypatch):
     """Each save goes through the Preview's memory of the previous build (serve.py, memory.py);
     after every kind of edit its files are a fresh plain build's files, byte for byte."""
     from site_src import serve
 
     root = fresh_copy(synthetic, tmp_path / "site")
     preview = serve.Preview(root)
+    monkeypatch.setattr(page_facts, "CHUNKED_FROM", 4096)  # the long pages' remembered stretches too
+    monkeypatch.setattr(page_facts, "CHUNK_EVERY", 4)
+    page_facts.forget_parts()
     preview.rebuild()
+    assert page_facts._PARTS
     notices = root / "content" / "notices"
     title = next(line for line in (notices / "cp1005.md").read_text(encoding="utf-8").splitlines()
                  if line.startswith("title:"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import posixpath
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from site_src import render
@@ -37,6 +37,10 @@ _PATHS = st.text(alphabet=st.sampled_from(list("ab/.")), max_size=9)
 
 @settings(max_examples=500, deadline=None)
 @given(_PATHS, _PATHS)
+@example("a/b/", "a/")  # below the page: the shortcut
+@example("a/", "a/")
+@example("a/./b", "a/")
+@example("a//b/", "a/")
 def test_relpath_is_posixpaths_for_any_paths(to_url, base):
     base = base if not base or base.endswith("/") else base + "/"
     expected = posixpath.relpath("/" + to_url, "/" + base) if (to_url or base) else "."
