@@ -146,6 +146,14 @@ otherwise list them all (4000 notices: a 0.8 MB page, and rendered again for any
 titles); the written groups (previous, next, similar, related) are always shown whole."""
 
 
+HOME_PER_CATEGORY = 12
+HOME_SEQUENCES = 10
+"""How many notices of each category, and how many collection sequences, the home page lists;
+the rest are counted, with a link to the notice list (which lists every notice) or, for a
+sequence, left to the notices in it, whose pages show it. At 4000 notices the home page listing
+them all was 1 MB: too heavy for a reader's phone."""
+
+
 class ListedPage:
     """A page in a list: its code, kind and URL, and its title, summary and aliases read only when
     the template shows them. In a list of a whole kind (`kind_wide`: every notice, every guide)
@@ -428,7 +436,9 @@ class Renderer:
             "aliases_of": lambda key: self.site.pages[key].aliases,
             "guides": self.list_kind(GUIDE, url) if page.kind in (HOME, NOT_FOUND) else [],
             "sequences": [[[self.list_item(self.site.pages[k], url) for k in stage] for stage in seq]
-                          for seq in self.site.sequences] if page.kind == HOME else [],
+                          for seq in self.site.sequences[:HOME_SEQUENCES]] if page.kind == HOME else [],
+            "more_sequences": max(0, len(self.site.sequences) - HOME_SEQUENCES) if page.kind == HOME else 0,
+            "per_category": HOME_PER_CATEGORY,
         }
 
     def notices_by_category(self, from_url: str) -> list[tuple]:

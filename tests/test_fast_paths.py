@@ -358,6 +358,34 @@ def test_a_long_mentions_group_lists_the_first_and_counts_the_rest(synthetic, tm
         same(reference, fast_build(root, write=False))
 
 
+def test_the_home_page_lists_a_few_notices_per_category_and_links_the_rest(synthetic, tmp_path, monkeypatch):
+    """At scale the home page lists HOME_PER_CATEGORY notices of each category, with a link to
+    that category on the notice list (which lists them all), and HOME_SEQUENCES sequences with a
+    count of the rest; the links resolve (the build's own check) and the notice list is whole."""
+    from site_src import render
+
+    monkeypatch.setattr(render, "HOME_PER_CATEGORY", 3)
+    monkeypatch.setattr(render, "HOME_SEQUENCES", 2)
+    root = fresh_copy(synthetic, tmp_path / "site")
+    result = plain_build(root, write=False)
+    assert not result.report.errors
+    assert not [d for d in result.report.sorted() if d.code == "page-unreachable"]  # through the notice list
+    home, listing = result.files["index.html"].decode(), result.files["notices/index.html"].decode()
+    sections = home.split('<h3 id="cat-')[1:]
+    assert sections
+    for section in sections:
+        cat = section.split('"', 1)[0]
+        listed = re.findall(r'<li><a href="notices/[^"]+/"><strong>', section.split("</ul>", 1)[0])
+        in_listing = listing.split(f'<h2 id="cat-{cat}">', 1)[1].split("</section>", 1)[0].count("<li id=")
+        assert len(listed) == min(3, in_listing)
+        if in_listing > 3:
+            assert f'<a href="notices/#cat-{cat}">All {in_listing} notices in' in section
+    stages = home.split('<section id="stages"', 1)[1].split("</section>", 1)[0]
+    assert stages.count('<ol class="stages">') == 2
+    assert re.search(r"\d+ more sequences?, not listed here", stages)
+    same(result, fast_build(root, write=False))
+
+
 def test_the_long_lists_render_again_only_for_what_they_show(synthetic, tmp_path):
     """The home page shows each notice's code and summary, the 404 page its code, the notice list
     its code, aliases and title: a title edit renders the notice list again, not the home page or
