@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import operator
 import posixpath
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import jinja2
 
@@ -89,25 +90,29 @@ def generated_assets(site: Site, assets: Assets,
     """Data the browser scripts need, made at build time: the lookup index (every code, folded
     alias, URL and title; named by all but the titles) and the legal-holiday table for the calculator.
     `holidays` lets the pipeline hand in a cached table (computing it costs a slow import); `memo`
-    (the dev server's) keeps each notice's row by the page object it was made from."""
+    (the dev server's) keeps each notice's row by the page object it was made from, and the
+    files made from the last rows (the same rows: the same files)."""
+    last_rows: dict[str, tuple] = memo.get("rows", {}) if memo is not None else {}
     rows, seen = [], {}
     for p in site.notices:
         p = unwrap(p)
-        last = memo.get(p.key) if memo is not None else None
+        last = last_rows.get(p.key)
         row = last[1] if last is not None and last[0] is p else \
             [p.key, p.title, p.url, sorted({fold(p.key), *(fold(a) for a in p.aliases)})]
         rows.append(row)
         seen[p.key] = (p, row)
-    if memo is not None:
-        memo.clear()
-        memo.update(seen)
 
     def script(rows: list) -> bytes:
         text = json.dumps(rows, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
         return f"window.NHC_NOTICES={text};\n".encode("ascii")
 
-    # named by the file without its titles (`headers.KEYED_FOLDER`): a new format renames it too
-    assets.add_keyed(LOOKUP_DATA, script(rows), script([[key, "", url, folds] for key, _title, url, folds in rows]))
+    made = memo.get("files") if memo is not None else None
+    if made is None or made[0] != rows:
+        # named by the file without its titles (`headers.KEYED_FOLDER`): a new format renames it too
+        made = (rows, script(rows), script([[key, "", url, folds] for key, _title, url, folds in rows]))
+    if memo is not None:
+        memo["rows"], memo["files"] = seen, made
+    assets.add_keyed(LOOKUP_DATA, made[1], made[2])
     years = deadlines.build_years(p.updated for p in site.pages.values())
     assets.add("js/holidays.js", deadlines.holidays_script(holidays(years), years))
 
@@ -538,7 +543,8 @@ def _template_frame(exc: BaseException, template_dir: Path) -> tuple[str, int]:
     return found
 
 
-def catalogue(site: Site, memo: dict[str, str] | None = None, objects: dict[str, tuple] | None = None) -> bytes:
+def catalogue(site: Site, memo: dict[str, str] | None = None, objects: dict[str, tuple] | None = None,
+              whole: dict[str, Any] | None = None) -> bytes:
     """notices.json: every notice with its aliases, deadline and resolved relationships.
 
     Each item is encoded on its own (the same bytes as encoding the whole document with indent=1,
@@ -546,7 +552,8 @@ def catalogue(site: Site, memo: dict[str, str] | None = None, objects: dict[str,
     each item's text by the item's repr, so a rebuild only encodes the notices that changed: with
     `indent`, json.dumps uses the pure-Python encoder. `objects` (the dev server's memory) keeps
     notice key -> (page, relations, repr key, text): an item whose page and relations are the very objects
-    it was made from (nothing changes a resolved site) is not even made again."""
+    it was made from (nothing changes a resolved site) is not even made again, and `whole` (the
+    dev server's too) the document made from the last items: the same items, the same bytes."""
     parts, kept, seen_objects = [], {}, {}
     old = dict(memo or {})
     for page in site.notices:
@@ -569,11 +576,17 @@ def catalogue(site: Site, memo: dict[str, str] | None = None, objects: dict[str,
     if objects is not None:
         objects.clear()
         objects.update(seen_objects)
+    last = whole.get("document") if whole is not None else None
+    if last is not None and len(last[0]) == len(parts) and all(map(operator.is_, last[0], parts)):
+        return last[1]
     if not parts:
         text = json.dumps({"notices": []}, ensure_ascii=False, sort_keys=True, indent=1)
-        return (text.replace("</", "<\\/") + "\n").encode("utf-8")
-    text = '{\n "notices": [\n  ' + ",\n  ".join(parts) + "\n ]\n}"
-    return (text.replace("</", "<\\/") + "\n").encode("utf-8")
+    else:
+        text = '{\n "notices": [\n  ' + ",\n  ".join(parts) + "\n ]\n}"
+    document = (text.replace("</", "<\\/") + "\n").encode("utf-8")
+    if whole is not None:
+        whole["document"] = (parts, document)
+    return document
 
 
 def _catalogue_item(page: Page, rel) -> dict:
@@ -726,7 +739,7 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
     if late_memo is not None:
         late_memo.clear()
         late_memo.update(late_kept)
-    files["notices.json"] = catalogue(site, catalogue_memo, table("catalogue"))
+    files["notices.json"] = catalogue(site, catalogue_memo, table("catalogue"), table("catalogue_document"))
     files["_headers"] = headers.headers_file()
     files.update(feeds.site_files(site, config))
     return files, sources, problems
