@@ -45,9 +45,14 @@ def _tuple_state(cls):
     return cls
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def slugify(code: str) -> str:
-    """The URL slug of a code or id: lowercase, runs of anything else than a-z0-9 become one hyphen."""
-    return re.sub(r"[^a-z0-9]+", "-", code.lower()).strip("-")
+    """The URL slug of a code or id: lowercase, runs of anything else than a-z0-9 become one hyphen.
+    Memoised: the redirect pages of every alias are made again on each of the dev server's saves."""
+    return _NOT_SLUG.sub("-", code.lower()).strip("-")
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 @_tuple_state

@@ -508,14 +508,19 @@ def generated_pages(site: Site, config: SiteConfig, previous: dict[str, Page] | 
              summary="This page does not exist. Look up your notice by its code instead."),
     ]
     taken = {p.url for p in site.pages.values()} | {p.url for p in pages}
+    if previous is not None:
+        pages = [_same_page(page, previous.get(page.url)) for page in pages]
+    last = previous if previous is not None else {}
     for notice in site.notices:
         for name in dict.fromkeys([fold(notice.key), *(f(a) for a in notice.aliases for f in (slugify, fold))]):
             url = f"notices/{name}/"
             if name and url not in taken:
                 taken.add(url)
-                pages.append(Page(REDIRECT, notice.key, "templates/redirect.html", url, notice.title))
+                old = last.get(url)
+                pages.append(old if old is not None and old.kind == REDIRECT and old.key == notice.key
+                             and old.title == notice.title else  # made as below (`_same_page`)
+                             Page(REDIRECT, notice.key, "templates/redirect.html", url, notice.title))
     if previous is not None:
-        pages = [_same_page(page, previous.get(page.url)) for page in pages]
         previous.clear()
         previous.update((page.url, page) for page in pages)
     return pages
