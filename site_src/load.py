@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,48 @@ def discover(root: Path, content_dir: str = "content", stamps: dict[str, tuple[i
                 continue
             _classify(rel, full.relative_to(base).as_posix(), found, problems)
     return found, problems
+
+
+def relist(root: Path, last: tuple[list[tuple[str, str]], dict[str, tuple[int, ...]]], changed: Iterable[str],
+           content_dir: str = "content") -> tuple[list[tuple[str, str]], dict[str, tuple[int, ...]]] | None:
+    """`discover`'s listing and stamps, made from the last ones (of a walk that found no problem)
+    and the paths changed since, as the dev server's watcher reports them (absolute; any path
+    outside content/ or not ending in .md is no page and left out), with one `lstat` per changed
+    path instead of one per file (~20 ms a save at 4000 notices). None where only a walk can
+    tell: a changed path that is a folder, a link, anything but a plain page file where
+    `discover` would take it, or anything it would report."""
+    listing, last_stamps = last
+    base = os.path.join(os.fspath(root), content_dir)
+    kinds, stamps = dict(listing), dict(last_stamps)
+    for path in changed:
+        sub = os.path.relpath(path, base)
+        if sub.startswith(os.pardir) or os.path.isabs(sub) or not sub.endswith(".md"):
+            continue
+        sub = sub.replace(os.sep, "/")
+        rel = f"{content_dir}/{sub}"
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            kinds.pop(rel, None)
+            stamps.pop(rel, None)
+            continue
+        except OSError:
+            return None
+        found: list[tuple[str, str]] = []
+        problems: list[Diagnostic] = []
+        if _info_problem(rel, info) is None:
+            _classify(rel, sub, found, problems)
+        if not found or problems:
+            return None
+        kinds[rel], stamps[rel] = found[0][1], file_stamp(info)
+    return sorted(kinds.items(), key=lambda item: _walk_order(item[0])), stamps
+
+
+def _walk_order(rel: str) -> tuple[str, ...]:
+    """Where `discover`'s walk lists file `rel`: a folder's files (sorted) before its folders'
+    (sorted, each in turn)."""
+    *folders, name = rel.split("/")
+    return (*folders, "\0", name)
 
 
 def _classify(rel: str, sub: str, found: list[tuple[str, str]], problems: list[Diagnostic]) -> None:

@@ -65,6 +65,9 @@ class BuildMemory:
     """The Jinja2 environment with its compiled templates (templates are part of `generation`)."""
     values: dict[str, Any] = field(default_factory=dict)
     """Named values (the holiday table), as the disk cache's kv table."""
+    listing: tuple[list, dict] | None = None
+    """The last listing of content/ and its files' stamps (`load.discover`, when it found no
+    problem), for `load.relist`."""
 
     def warm(self, generation: str) -> bool:
         """True when this memory holds a previous build (loaded and rendered) of the same
@@ -72,7 +75,9 @@ class BuildMemory:
         if self.generation == generation and self.loads and self.renders:
             return True
         if self.generation != generation:
+            listing = self.listing  # what content/ holds: the same in any generation
             self.__init__(generation)  # type: ignore[misc]
+            self.listing = listing
         return False
 
 

@@ -33,7 +33,7 @@ from .cache import Cache, ReadDigests, RecordingSite, digest, read_token, unwrap
 from .check import CheckMemo, check_site_incremental, shape_of
 from .config import SiteConfig, load_config
 from .diagnostics import Diagnostic, Report
-from .load import SourceFile, discover, file_stamp, load_page, read_sources
+from .load import SourceFile, discover, file_stamp, load_page, read_sources, relist
 from .memory import BuildMemory, RenderMemo, add_reads, changed_reads
 from .model import NOTICE, Page, Site, fold
 from .parallel import imap_items, release_memory
@@ -61,6 +61,9 @@ class BuildOptions:
     memory: BuildMemory | None = None
     """The previous build's state, kept between rebuilds by a long-running process (the dev
     server): when it holds the same generation it replaces the disk cache (no unpickling)."""
+    changed: frozenset[str] | None = None
+    """With `memory`: every path changed since its last build (the dev server's watcher, which
+    the kernel tells), so content/ is listed from the last listing (`load.relist`); None: walk it."""
 
 
 @dataclass
@@ -120,7 +123,7 @@ def _build(opts: BuildOptions) -> BuildResult:
     config, problems = load_config(root)
     report.extend(problems)
     stamps: dict[str, tuple[int, ...]] = {}
-    listing, problems = discover(root, stamps=stamps)
+    listing, problems = _discover(root, stamps, opts.memory if opts.cache else None, opts.changed)
     report.extend(problems)
     generation = digest(generator_version(), tree_digest(root / "templates"), str(markdown.USE_PYRS))
     memory = opts.memory if opts.cache else None
@@ -215,6 +218,23 @@ def _build(opts: BuildOptions) -> BuildResult:
 SETTLED_NS = 2_000_000_000
 """A file last modified this long before it was read is not read again while its `file_stamp`
 stays the same: any later write gets a later mtime, however coarse the clock."""
+
+
+def _discover(root: Path, stamps: dict[str, tuple[int, ...]], memory: BuildMemory | None,
+              changed: frozenset[str] | None) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
+    """`load.discover`, or, when `changed` says what changed since the listing kept in `memory`,
+    `load.relist` (falling back to the walk where it cannot tell)."""
+    last = memory.listing if memory is not None else None
+    if changed is not None and last is not None:
+        relisted = relist(root, last, changed)
+        if relisted is not None:
+            memory.listing = relisted  # type: ignore[union-attr]
+            stamps.update(relisted[1])
+            return relisted[0], []
+    listing, problems = discover(root, stamps=stamps)
+    if memory is not None:
+        memory.listing = (listing, dict(stamps)) if not problems else None
+    return listing, problems
 
 
 def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemory | None,

@@ -60,14 +60,16 @@ class Preview:
     frozen out of the collector's view (`gc.freeze`), and only every FULL_GC_EVERY-th rebuild
     unfreezes and collects the cycles that earlier builds left (Jinja environments)."""
 
-    def rebuild(self) -> None:
+    def rebuild(self, changed: frozenset[str] | None = None) -> None:
+        """Build again; `changed`: every path changed since the last rebuild, if known."""
         start = time.perf_counter()
         self.rebuilds += 1
         if self.rebuilds % self.FULL_GC_EVERY == 0:
             gc.unfreeze()
             gc.collect()
         try:
-            result = build(BuildOptions(root=self.root, write=False, search=False, memory=self.memory))
+            result = build(BuildOptions(root=self.root, write=False, search=False, memory=self.memory,
+                                        changed=changed))
         except Exception:  # noqa: BLE001 - the preview must survive any bug a bad file can trigger
             self.failed, self.problems = True, []
             self.crash = traceback.format_exc(limit=4)
@@ -202,6 +204,17 @@ class _RebuildingWatcher(Watcher):
         """Every symlink seen in the watched trees: one whose target is not watched (missing,
         unreadable, its folder deleted) is looked at again every LINK_RECHECK_MS."""
         self._pending = False
+        self._changed: set[str] | None = set()
+        """Every path the kernel named since `take_changes` (None: something it cannot name,
+        such as a folder or a link target, or polling)."""
+
+    def take_changes(self) -> frozenset[str] | None:
+        """The paths changed since the last call (see `BuildOptions.changed`), or None."""
+        changed, self._changed = self._changed, set()
+        return frozenset(changed) if changed is not None and self._inotify is not None else None
+
+    def _unknown(self) -> None:
+        self._changed = None
 
     def mark(self) -> None:
         """The per-path callback livereload wants; the watcher's own bookkeeping does the work."""
@@ -273,6 +286,7 @@ class _RebuildingWatcher(Watcher):
                 appeared |= self._watch_link(link)
         if appeared:
             self.filepath = None
+            self._unknown()
             self._schedule(loop, callback)
 
     def _schedule(self, loop, callback) -> None:
@@ -301,6 +315,7 @@ class _RebuildingWatcher(Watcher):
         for event in self._inotify.read(timeout=0):
             if event.mask & self._OVERFLOW:  # events were lost: rebuild (it looks at every file)
                 changed = True
+                self._unknown()
                 continue
             folder = self._folders.get(event.wd)
             linked = self._links.get(event.wd)
@@ -311,6 +326,7 @@ class _RebuildingWatcher(Watcher):
                     del self._outside[target]  # looked at again by `_recheck_links`
             if linked is not None and event.name in linked:  # a symlinked file's target
                 changed, self.filepath = True, linked[event.name]
+                self._unknown()
             if folder is None:
                 continue
             path = os.path.join(folder, event.name) if event.name else folder
@@ -325,6 +341,10 @@ class _RebuildingWatcher(Watcher):
                 except OSError:
                     pass  # gone again already
             changed, self.filepath = True, path
+            if event.mask & self._ISDIR or not event.name:  # a folder made, gone or moved
+                self._unknown()
+            elif self._changed is not None:
+                self._changed.add(path)
         if changed:
             self._schedule(loop, callback)
 
@@ -387,7 +407,7 @@ def _port_problem(host: str, port: int) -> str:
 
 def serve(root: Path, port: int = 8000, host: str = "127.0.0.1") -> int:
     preview = Preview(root, reload_tag=f'<script src="/livereload.js?port={port}"></script>\n'.encode())
-    watcher = _RebuildingWatcher(preview.rebuild)
+    watcher = _RebuildingWatcher(lambda: preview.rebuild(watcher.take_changes()))
     server = _QuietServer(app=preview.wsgi, watcher=watcher)
     for name in WATCHED:
         server.watch(str(root / name), watcher.mark)

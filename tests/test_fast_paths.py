@@ -1153,6 +1153,99 @@ def test_the_preview_reads_again_only_the_files_that_changed(synthetic, tmp_path
         assert preview.files == plain_build(root, write=False).files
 
 
+_RELIST_OPS = st.lists(st.tuples(
+    st.sampled_from(["write", "delete", "mkdir", "symlink", "write-other"]),
+    st.sampled_from(["notices/cp1.md", "notices/cp2.md", "guides/g.md", "index.md", "notices/sub/x.md",
+                     "stray.md", "notices/cp3.md.swp", "notices/d.md"])), max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_RELIST_OPS)
+def test_relist_from_the_changed_paths_is_a_walk(ops):
+    """`load.relist` from the last listing and the paths changed since gives `discover`'s listing
+    and stamps, or says it cannot (None: a folder, a link, a file discover would warn of)."""
+    import os
+    import tempfile
+
+    from site_src.load import relist
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for rel in ("notices/cp1.md", "guides/g.md", "index.md"):
+            (root / "content" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / "content" / rel).write_text("x\n", encoding="utf-8")
+        stamps: dict = {}
+        listing, problems = discover(root, stamps=stamps)
+        assert not problems
+        changed = set()
+        for op, rel in ops:
+            path = root / "content" / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if op == "write" or op == "write-other":
+                if path.is_dir() or path.is_symlink():
+                    continue
+                path.write_text(f"{op} {len(changed)}\n", encoding="utf-8")
+            elif op == "delete":
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                elif path.exists() or path.is_symlink():
+                    path.unlink()
+            elif op == "mkdir" and not path.exists():
+                path.mkdir()
+            elif op == "symlink" and not path.exists() and not path.is_symlink():
+                os.symlink(root / "content" / "index.md", path)
+            changed.add(str(path))
+        again = relist(root, (listing, stamps), changed)
+        now_stamps: dict = {}
+        now, now_problems = discover(root, stamps=now_stamps)
+        if again is not None:
+            assert not now_problems and again == (now, now_stamps), (ops, again, now)
+        else:
+            assert now_problems or any((root / "content" / rel).is_dir() or (root / "content" / rel).is_symlink()
+                                       for _op, rel in ops), ops
+
+
+def test_the_preview_lists_content_from_the_paths_the_watcher_names(synthetic, tmp_path, monkeypatch):
+    """Told which paths changed, a rebuild lists content/ without walking it (`load.relist`) and
+    gives a plain build's files: an edit, a new notice, one gone, a file that is not a page."""
+    from site_src import pipeline, serve
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    preview = serve.Preview(root)
+    preview.rebuild()
+    walks: list[int] = []
+    real_discover, real_rebuild = pipeline.discover, preview.rebuild
+
+    def rebuild(changed):  # counts the walks of the preview's builds only (not the plain ones')
+        with monkeypatch.context() as patch:
+            patch.setattr(pipeline, "discover", lambda *a, **k: walks.append(1) or real_discover(*a, **k))
+            real_rebuild(changed)
+    preview.rebuild = rebuild
+    notices = root / "content" / "notices"
+    new = notices / "cp1999.md"
+    steps = [
+        (lambda: _edit(notices / "cp1010.md", None, "\nOne more paragraph.\n"), [notices / "cp1010.md"]),
+        (lambda: new.write_text((notices / "cp1015.md").read_text(encoding="utf-8").replace("CP1015", "CP1999"),
+                                encoding="utf-8"), [new]),
+        (lambda: (notices / "cp1020.md").unlink(), [notices / "cp1020.md"]),
+        (lambda: (notices / "notes.txt").write_text("not a page", encoding="utf-8"), [notices / "notes.txt"]),
+        (lambda: new.unlink(), [new, root / "templates" / "base.html"]),
+    ]
+    for step, (edit, paths) in enumerate(steps):
+        edit()
+        preview.rebuild(frozenset(str(p) for p in paths))
+        ref = plain_build(root, write=False)
+        assert not preview.crash and preview.failed == ref.report.failed(), step
+        assert preview.problems == ref.report.sorted(), step
+        if not preview.failed:
+            assert preview.files == ref.files, step
+    assert walks == []
+    (notices / "sub").mkdir()
+    (notices / "sub" / "x.md").write_text("x", encoding="utf-8")
+    preview.rebuild(frozenset({str(notices / "sub" / "x.md")}))  # discover would warn of it: walked
+    assert walks == [1] and preview.problems == plain_build(root, write=False).report.sorted()
+
+
 def test_a_build_reads_again_only_the_files_that_changed(synthetic, tmp_path, monkeypatch):
     """Through the cache too (the CLI): settled files with the same size, mtime and inode as at
     the last read are not read again; an edit, a save by rename, a new file are, and a file whose

@@ -177,6 +177,28 @@ def _round(watcher, loop: _Loop) -> tuple:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
+def test_the_watcher_names_the_files_a_rebuild_lists_again(tmp_path: Path):
+    """`take_changes`: the paths the kernel named since the last rebuild, or None where a walk
+    must tell (a folder made or gone), for `load.relist`."""
+    root, watcher, _rebuilds = _watched(tmp_path)
+    loop = _Loop()
+    notices = root / "content" / "notices"
+    watcher.take_changes()
+    (notices / "cp14.md").write_text("two\n", encoding="utf-8")
+    (notices / "cp15.md").write_text("new\n", encoding="utf-8")
+    _round(watcher, loop)
+    assert watcher.take_changes() == {str(notices / "cp14.md"), str(notices / "cp15.md")}
+    (notices / "cp15.md").unlink()
+    _round(watcher, loop)
+    assert watcher.take_changes() == {str(notices / "cp15.md")}
+    (notices / "state").mkdir()
+    (notices / "cp14.md").write_text("three\n", encoding="utf-8")
+    _round(watcher, loop)
+    assert watcher.take_changes() is None
+    assert watcher.take_changes() == frozenset()  # nothing since
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
 def test_the_kernel_tells_the_watcher_of_saves_renames_new_folders_and_nothing_else(tmp_path: Path):
     root, watcher, rebuilds = _watched(tmp_path)
     assert watcher._inotify is not None
