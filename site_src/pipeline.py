@@ -123,10 +123,10 @@ def _build(opts: BuildOptions) -> BuildResult:
     config, problems = load_config(root)
     report.extend(problems)
     stamps: dict[str, tuple[int, ...]] = {}
-    listing, problems = _discover(root, stamps, opts.memory if opts.cache else None, opts.changed)
+    memory = opts.memory if opts.cache else None
+    listing, problems = _discover(root, stamps, memory, opts.changed)
     report.extend(problems)
     generation = digest(generator_version(), tree_digest(root / "templates"), str(markdown.USE_PYRS))
-    memory = opts.memory if opts.cache else None
     warm = memory is not None and memory.warm(generation)
     cache = Cache(root / CACHE_DIR, generation) if opts.cache and not warm else None
     min_items = None if opts.parallel else 10**12
@@ -467,14 +467,14 @@ class _RenderStage:
         if not isinstance(html, bytes):
             return html, "", b"", None, ""
         # the dev server's pages are read again after each save: long ones in remembered stretches
-        remember = self.memory is not None and os.getpid() == self.pid
-        facts, html_digest = page_facts.read_page(html, remember), digest(html)
+        in_server = self.memory is not None and os.getpid() == self.pid
+        facts, html_digest = page_facts.read_page(html, in_server), digest(html)
         if self.staging is not None:
             try:
                 html = _Placed(self.staging.put(output_path(page), fill_late_names(html, self.swaps)))
             except OSError:  # the build process writes it instead (and says what is wrong, if it can't)
                 pass
-        if self.memory is not None and self.cache is None and os.getpid() == self.pid:
+        if in_server and self.cache is None:
             # the dev server's rebuilds (in memory, in this process): the objects, as it keeps
             # them; no lines to store, no order to fix, nothing to make compact
             return html, "", reads, facts, html_digest

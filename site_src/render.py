@@ -498,41 +498,38 @@ def generated_pages(site: Site, config: SiteConfig, previous: dict[str, Page] | 
 
     `previous` (the dev server's memory) holds the last build's generated pages by URL; a page
     made the same way is that very object again, so whatever was remembered of it still applies."""
+    last = previous if previous is not None else {}
     pages = [
-        Page(LISTING, "notices", "templates/notices.html", "notices/", "All notices, by code",
-             summary=f"Every notice and letter explained on {config.name}, with the codes and spellings "
-                     f"printed on letters."),
-        Page(SEARCH, "search", "templates/search.html", "search/", "Search",
-             summary=f"Search every page of {config.name}."),
-        Page(NOT_FOUND, "404", "templates/404.html", NOT_FOUND_URL, "Page not found",
-             summary="This page does not exist. Look up your notice by its code instead."),
+        _generated(last, LISTING, "notices", "templates/notices.html", "notices/", "All notices, by code",
+                   f"Every notice and letter explained on {config.name}, with the codes and spellings "
+                   f"printed on letters."),
+        _generated(last, SEARCH, "search", "templates/search.html", "search/", "Search",
+                   f"Search every page of {config.name}."),
+        _generated(last, NOT_FOUND, "404", "templates/404.html", NOT_FOUND_URL, "Page not found",
+                   "This page does not exist. Look up your notice by its code instead."),
     ]
     taken = {p.url for p in site.pages.values()} | {p.url for p in pages}
-    if previous is not None:
-        pages = [_same_page(page, previous.get(page.url)) for page in pages]
-    last = previous if previous is not None else {}
     for notice in site.notices:
         for name in dict.fromkeys([fold(notice.key), *(f(a) for a in notice.aliases for f in (slugify, fold))]):
             url = f"notices/{name}/"
             if name and url not in taken:
                 taken.add(url)
-                old = last.get(url)
-                pages.append(old if old is not None and old.kind == REDIRECT and old.key == notice.key
-                             and old.title == notice.title else  # made as below (`_same_page`)
-                             Page(REDIRECT, notice.key, "templates/redirect.html", url, notice.title))
+                pages.append(_generated(last, REDIRECT, notice.key, "templates/redirect.html", url, notice.title))
     if previous is not None:
         previous.clear()
         previous.update((page.url, page) for page in pages)
     return pages
 
 
-def _same_page(new: Page, old: Page | None) -> Page:
-    """`old` if it is the same generated page as `new` (made by `generated_pages` from the same
-    values: only these fields are set), else `new`."""
-    if old is not None and (old.kind, old.key, old.path, old.title, old.summary) == \
-            (new.kind, new.key, new.path, new.title, new.summary):
+def _generated(last: dict[str, Page], kind: str, key: str, path: str, url: str, title: str,
+               summary: str = "") -> Page:
+    """The page `last` holds at `url` if it was made from the same values (only these fields are
+    set), else a new one: not made again on each of the dev server's saves (~2000 redirects)."""
+    old = last.get(url)
+    if old is not None and old.kind == kind and old.key == key and old.path == path and old.title == title \
+            and old.summary == summary:
         return old
-    return new
+    return Page(kind, key, path, url, title, summary=summary)
 
 
 def _template_frame(exc: BaseException, template_dir: Path) -> tuple[str, int]:
@@ -708,8 +705,8 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
     """Render every page and data file. Returns (files, output path -> source path, diagnostics).
 
     `kept` is the dev server's memory of the last build (`BuildMemory.values`): each step below
-    keeps its own table there ("lookup", "generated", "late", "catalogue"), so a rebuild does not
-    make again what comes from the very same page objects.
+    keeps its own tables there ("lookup", "generated", "late", "catalogue", "catalogue_document"),
+    so a rebuild does not make again what comes from the very same page objects.
     `env` is a `make_env(template_dir)` to reuse with its compiled templates (the dev server's,
     kept while the templates are unchanged: compiling them costs ~0.1 s a rebuild). `render_pages`
     may hand back a page as where its bytes are (`spill.Stored`: in the build's spill file or the
