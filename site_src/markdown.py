@@ -89,6 +89,7 @@ def _scan_line(line: str, i: int, on_match: Callable[[re.Match, int], str]) -> s
 
 
 _BACKTICKS = re.compile(r"`+")
+_SINGLE_SPAN = re.compile(r"`[^`]+`")
 
 
 def code_spans(line: str) -> list[tuple[int, int]]:
@@ -99,6 +100,8 @@ def code_spans(line: str) -> list[tuple[int, int]]:
     opening k that closes: k = min(R, M) closing at the first later run at least k long, if
     that is more than (R-1)//2; else k = (R-1)//2 closing inside its own run; else nothing
     starts anywhere in this run."""
+    if "``" not in line:  # single backticks only: each pairs with the next (the common case)
+        return [m.span() for m in _SINGLE_SPAN.finditer(line)]
     runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(line)]
     longest_after = [0] * (len(runs) + 1)  # longest_after[i]: the longest run among runs[i:]
     for n in range(len(runs) - 1, -1, -1):
@@ -292,7 +295,7 @@ def render_fast(text: str, allow_html: bool = False) -> str | None:
     except BaseException:  # noqa: BLE001 - a Rust panic surfaces as a BaseException; the reference renders
         return None
     for m in _URL_ATTR.finditer(html):
-        if not _validate_link(unescape(m.group(1))):
+        if not _written_url_ok(m.group(1)):
             return None
     if "<h2>" not in html and "<h3>" not in html:
         return html
@@ -305,11 +308,25 @@ def render_fast(text: str, allow_html: bool = False) -> str | None:
         if "\n" in inner:
             unsure = True
             return m.group(0)
-        slug = slugs.unique(slugify(unescape(_TAG.sub("", inner))))
+        slug = slugs.unique(_heading_slug(inner))
         return f'<h{m.group(1)} id="{escape_attr(slug)}">{inner}</h{m.group(1)}>'
 
     html = _HEADING.sub(add_id, html)
     return None if unsure else html
+
+
+@lru_cache(maxsize=1 << 14)
+def _written_url_ok(written: str) -> bool:
+    """Whether an address as pyrs wrote it into an attribute passes `_validate_link`. Pages repeat
+    the same addresses (their neighbours' cross-links), so each is tested once per process."""
+    return _validate_link(unescape(written))
+
+
+@lru_cache(maxsize=1 << 14)
+def _heading_slug(inner: str) -> str:
+    """The anchors plugin's slug of a heading from its HTML (tags dropped, entities decoded);
+    notices repeat the same section headings."""
+    return slugify(unescape(_TAG.sub("", inner)))
 
 
 class _Slugs:

@@ -50,14 +50,20 @@ _SKIP = (r"(?:[^<]++"
          r"|(?i:<!DOCTYPE[^<>]*>)"
          rf"|<(?!(?i:{'|'.join(sorted(_FACT_TAGS))})[\s/>])[a-zA-Z][a-zA-Z0-9]*{_NO_ID_ATTRS}{_WS}*/?>"
          r")*+")
-_TOKEN = re.compile(_SKIP + "(?:" + _START.pattern + "|<|\\Z)", re.S)
+_PLAIN_A = r'<a href="([^"<&]*)">'
+"""A link with nothing but a plain address: most of a page's tags, read without `_attrs`."""
+_PLAIN_H = r'<h[2-6] id="([^"<&]*)">'
+"""A heading below h1 with nothing but a plain id (every section heading)."""
+_TOKEN = re.compile(_SKIP + "(?:" + _PLAIN_A + "|" + _PLAIN_H + "|" + _START.pattern + "|<|\\Z)", re.S)
 """One match per start tag that may hold a fact, per stray '<', and one at the end. The regular
 expression engine itself steps over text, end tags, comments, the doctype and the start tags of
 other elements that have no id attribute (possessively, so it never backtracks); what it yields
-is a start tag (groups 1-3) or, with group 1 empty, a '<' that is not a plain tag, comment or
-doctype (the match ends with it) or the end of the text. The end must be a match: without it the
-search would step over the text after the last start tag again from each of its characters in
-turn, quadratic in its length (160 KB of plain text took 3.6 s)."""
+is a plain link (group 1: its address), a plain heading (group 2: its id), another start tag
+(groups 3-5), or, with no group, a '<' that is not a plain tag, comment or doctype (the match
+ends with it) or the end of the text: `Match.lastindex` tells which. The end must be a match:
+without it the search would step over the text after the last start tag again from each of its
+characters in turn, quadratic in its length (160 KB of plain text took 3.6 s)."""
+_TAG_GROUP = 3
 _UTF8_DECL = re.compile(rb"<meta\s+charset=[\"']?utf-8[\"']?\s*/?>", re.I)
 
 
@@ -248,16 +254,30 @@ def _scan_part(text: str) -> _Part:
     internal = _internal
     skip_to = 0
     for m in _TOKEN.finditer(text):
-        tag = m.group(1)
-        if tag is None:
+        which = m.lastindex
+        if which is None:
             if m.end() == len(text) and not m.group().endswith("<"):
                 break  # the end of the text
             raise _Unsure  # a '<' that is not a plain tag, comment or doctype
-        i = m.start(1) - 1
+        if which < _TAG_GROUP:  # a plain link or heading: what the general path below would do
+            i = m.start(which) - (9 if which == 1 else 8)  # the '<': len('<a href="'), len('<h2 id="')
+            if i < skip_to:
+                continue
+            value = m.group(which)
+            if which == 2:
+                ids.add(value)
+                continue
+            value = value.strip()
+            if internal(value):
+                line += text.count("\n", counted, i)
+                counted = i
+                links.append((value, line))
+            continue
+        i = m.start(_TAG_GROUP) - 1
         if i < skip_to:
             continue  # inside <script> raw text (checked below to hold no '<')
-        tag = tag.lower()
-        attr_text = m.group(2)
+        tag = m.group(_TAG_GROUP).lower()
+        attr_text = m.group(_TAG_GROUP + 1)
         wanted = tag in _FACT_TAGS
         if not attr_text:
             if not wanted:
@@ -295,7 +315,7 @@ def _scan_part(text: str) -> _Part:
             part.html = (line, attrs.get("lang", ""))
         elif tag == "img" and "alt" not in attrs:
             img_problems.append((line, f"image '{attrs.get('src', '')}' has no alt text"))
-        if tag in _CDATA and not m.group(3):
+        if tag in _CDATA and not m.group(_TAG_GROUP + 2):
             close = _CDATA_END[tag].search(text, m.end())
             if close is None or "<" in text[m.end():close.start()]:
                 raise _Unsure
