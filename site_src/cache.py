@@ -23,6 +23,7 @@ import functools
 import hashlib
 import pickle
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -343,14 +344,15 @@ class RecordingSite:
         reads, self.log.reads = self.log.reads or set(), None
         return reads
 
-    def read_digest(self, name: str, key: Any) -> str:
-        """The hash of what reading (field, key) returns in the current site."""
+    def read_digest(self, name: str, key: Any, keep: bool = True) -> str:
+        """The hash of what reading (field, key) returns in the current site; remembered for
+        this build unless `keep` is False (a caller that asks once per read, see `remember_tokens`)."""
         memo_key = (name, key)
         if memo_key in self._memo:
             return self._memo[memo_key]
         value = getattr(self.real, name, None)
         if name == "page":
-            out = self._attr_digest(*key)
+            out = self._attr_digest(*key, keep=keep)
         elif name == KIND_ATTR:
             out = pickled_digest(kind_read(self.real.pages, *key))
         elif name == "pages_keys":
@@ -368,10 +370,11 @@ class RecordingSite:
             out = pickled_digest(value[key]) if key in value else "absent"
         else:
             out = pickled_digest(value)
-        self._memo[memo_key] = out
+        if keep:
+            self._memo[memo_key] = out
         return out
 
-    def _attr_digest(self, key: Any, attr: str) -> str:
+    def _attr_digest(self, key: Any, attr: str, keep: bool = True) -> str:
         source = self.page_digests.get(key)
         if source is not None and (source, attr) in self.attr_memo:
             return self.attr_memo[(source, attr)]
@@ -380,7 +383,7 @@ class RecordingSite:
             out = "no such attribute"
         else:
             out = digest("s", value) if type(value) is str else pickled_digest(value)
-        if source is not None:
+        if source is not None and keep:
             self.attr_memo[(source, attr)] = out
         return out
 
@@ -408,20 +411,17 @@ class RecordingSite:
         return changed
 
     def remember_tokens(self, last: "ReadDigests", tokens: str, reads: bytes, used: set[str]) -> None:
-        """`remember_reads` for a render's reads as `read_token` lines and their pickle, unpickled
-        only when one of them is new to `last`."""
+        """Add a fresh render's reads (as `read_token` lines and their pickle, unpickled only when
+        one of them is new to `last`), hashed in this site, to `last`, and their tokens to `used`.
+        Each read is hashed once (`last` holds it after), so the memos are not filled (in a cold
+        build at 4000 notices they would hold a copy of all ~24000, ~6 MiB), and `last` and `used`
+        share each token's string."""
         lines = tokens.split("\n") if tokens else []
         used.update(lines)
         if any(t not in last.reads for t in lines):
-            self.remember_reads(last, pickle.loads(reads), used)
-
-    def remember_reads(self, last: "ReadDigests", reads: Iterable[tuple[str, Any]], used: set[str]) -> None:
-        """Add a fresh render's reads, hashed in this site, to `last`, and their tokens to `used`."""
-        for name, key in reads:
-            token = read_token(name, key)
-            used.add(token)
-            if token not in last.reads:
-                last.reads[token] = (name, key, self.read_digest(name, key))
+            for token, (name, key) in zip(lines, pickle.loads(reads), strict=True):  # the same order
+                if token not in last.reads:
+                    last.reads[token] = (sys.intern(name), key, self.read_digest(name, key, keep=False))
 
 
 def read_token(name: str, key: Any) -> str:
