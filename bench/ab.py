@@ -1,0 +1,110 @@
+"""Two versions of the generator, timed in turns on the same synthetic site: is a change faster?
+
+    python bench/ab.py --base HEAD~1                 # cold builds at 4000 notices, 8 pairs
+    python bench/ab.py --base main --size 1000 --pairs 12 --edit
+
+Timings on a shared 2-vCPU VM drift by 15-25% from one minute to the next, so two benchmark
+runs made a few minutes apart cannot tell a 3% change from noise (round 12 of
+docs/performance.md: two changes that looked faster in such runs were not). This script builds
+with the two versions in turns (A B, B A, A B, ...), so both see the same drift, and reports the
+medians, the median of the pairs' differences and how many pairs each side won.
+
+A is `--base` (a git revision, checked out into a temporary worktree and removed at the end) or
+`--other` (another checkout's folder); B is this checkout. Both build `bench/out/<N>/` with this
+checkout's templates and static files (`run.prepare`): what is compared is the generator's code.
+Each build is `python build.py --no-search` in a fresh process, as `run.py` times it:
+* cold (default): output/, .cache/ and the spare tree moved aside first;
+* `--edit`: a cold build (not timed), then one notice's body edited and the build timed.
+Besides wall time: the user and system CPU seconds of the build and its workers, and the peak
+of the summed PSS (`run.timed`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import others  # noqa: E402
+import run  # noqa: E402
+
+
+@contextmanager
+def checkout(base: str | None, other: str | None) -> Iterator[Path]:
+    """The folder of version A: `other` as it is, or `base` checked out for the length of the run."""
+    if other:
+        yield Path(other).resolve()
+        return
+    folder = Path(tempfile.mkdtemp(prefix="ab-base-"))
+    subprocess.run(["git", "-C", str(run.PROJECT), "worktree", "add", "--detach", "--quiet", str(folder), base],
+                   check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "-C", str(run.PROJECT), "worktree", "remove", "--force", str(folder)], check=False)
+
+
+def build(project: Path, root: Path) -> tuple[float, float, float, float]:
+    """(wall s, user s, system s, peak MiB) of one `build.py --no-search` of `root` by `project`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cmd = [sys.executable, str(project / "build.py"), "build", "--root", str(root), "--no-search"]
+    wall, peak = run.timed(cmd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime, peak
+
+
+def one(project: Path, root: Path, edit: bool, turn: int) -> tuple[float, float, float, float]:
+    run.clean(root)
+    if not edit:
+        return build(project, root)
+    build(project, root)
+    run.edit(root, turn)
+    return build(project, root)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Time two versions of the generator in turns (see the module docstring).")
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--base", help="version A: a git revision of this repository")
+    which.add_argument("--other", help="version A: the folder of another checkout")
+    ap.add_argument("--size", type=int, default=4000, help="notices in the synthetic site (default 4000)")
+    ap.add_argument("--pairs", type=int, default=8, help="builds per version, in turns (default 8)")
+    ap.add_argument("--edit", action="store_true", help="time a build after one edit instead of a cold build")
+    args = ap.parse_args()
+    root = run.prepare(args.size)
+    results: dict[str, list[tuple[float, float, float, float]]] = {"A": [], "B": []}
+    others.empty_trash()
+    try:
+        with checkout(args.base, args.other) as a:
+            sides = {"A": a, "B": run.PROJECT}
+            for turn in range(args.pairs):
+                for side in ("A", "B") if turn % 2 == 0 else ("B", "A"):
+                    results[side].append(one(sides[side], root, args.edit, turn))
+                    print(f"pair {turn + 1}, {side}: {results[side][-1][0]:.2f} s", file=sys.stderr)
+    finally:
+        others.empty_trash()
+    print(f"{'cold' if not args.edit else 'one-edit'} builds of {args.size} notices, {args.pairs} in turns; "
+          f"A = {args.base or args.other}, B = this checkout ({os.cpu_count()} CPUs)")
+    print(f"{'':3} {'wall s':>7} {'user s':>7} {'sys s':>6} {'peak MiB':>8}   (medians)")
+    for side in ("A", "B"):
+        cols = list(zip(*results[side]))
+        print(f"{side:3} " + " ".join(f"{statistics.median(c):{w}.2f}" for c, w in zip(cols, (7, 7, 6, 8))))
+    diffs = [b[0] - a[0] for a, b in zip(results["A"], results["B"])]
+    wins = sum(d < 0 for d in diffs)
+    print(f"B - A, pair by pair: median {statistics.median(diffs):+.2f} s "
+          f"({statistics.median(diffs) / statistics.median(r[0] for r in results['A']):+.1%}); "
+          f"B faster in {wins} of {len(diffs)} pairs")
+
+
+if __name__ == "__main__":
+    main()
