@@ -16,7 +16,9 @@ Each build is `python build.py --no-search` in a fresh process, as `run.py` time
 * cold (default): output/, .cache/ and the spare tree moved aside first;
 * `--edit`: a cold build (not timed), then one notice's body edited and the build timed.
 Besides wall time: the user and system CPU seconds of the build and its workers, and the peak
-of the summed PSS (`run.timed`).
+of the summed PSS (`run.timed`). What the builds leave is moved aside and deleted at the end
+(`others.discard`); leave a minute before the next run, whose first builds would otherwise
+create their files while the disk still steps over the inodes just freed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -37,6 +40,11 @@ sys.path.insert(0, str(HERE))
 
 import others  # noqa: E402
 import run  # noqa: E402
+
+
+SETTLE = 60
+"""Seconds to wait after deleting a previous run's trash: on this VM's ext4 the kernel steps over
+every inode freed in the last minute or so when it creates files (see bench/run.py)."""
 
 
 @contextmanager
@@ -83,7 +91,9 @@ def main() -> None:
     args = ap.parse_args()
     root = run.prepare(args.size)
     results: dict[str, list[tuple[float, float, float, float]]] = {"A": [], "B": []}
-    others.empty_trash()
+    if others.TRASH.exists():  # left by an interrupted run: deleted, then a minute for the disk to settle
+        others.empty_trash()
+        time.sleep(SETTLE)
     try:
         with checkout(args.base, args.other) as a:
             sides = {"A": a, "B": run.PROJECT}
