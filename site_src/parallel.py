@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import multiprocessing
 import os
 import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator, Sequence
+
+# multiprocessing and concurrent.futures are imported where a pool is started (~15 ms of every
+# build's start-up otherwise: a build after one edit renders its few pages here, with none)
 
 MIN_ITEMS = 300
 """Below this many items a pool costs more than it saves (fork, pipes, pickling)."""
@@ -43,6 +43,8 @@ def workers() -> int:
 
 
 def can_fork() -> bool:
+    import multiprocessing
+
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
@@ -101,6 +103,10 @@ def imap_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: i
         for x in items:
             yield func(x)
         return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     global _JOB
     _JOB = (func, items)
     gc.freeze()  # inherited objects out of the workers' collector: it would touch (copy) their pages

@@ -126,3 +126,16 @@ def test_renderer_gives_pages_or_diagnostics(kind, data, body):
         html = files[page.output_path].decode("utf-8")
         assert "<script>" not in body or "<script>" not in html.split("</head>", 1)[-1].replace(
             '<script type="application/ld+json">', "")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab&<>\"'\n\r\t é")), max_size=20))
+def test_feed_escaping_is_the_standard_librarys(value):
+    """feeds.py escapes with its own copies of xml.sax.saxutils.escape and quoteattr (that module
+    imports urllib.request and http.client on the way in); they must give the same text."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    from site_src import feeds
+
+    assert feeds.escape(value) == escape(value)
+    assert feeds.quoteattr(value) == quoteattr(value)
