@@ -151,3 +151,22 @@ def cmd_build(args, write: bool) -> int:
         else:
             print(f"checked {result.pages} pages in {elapsed:.2f} s ({summary(items)}); nothing written")
     return 1 if failed else 0
+
+
+def end(code: int) -> None:
+    """End the process with `code` (what `build.py` does with `main`'s answer). Normally without
+    tearing the interpreter down: freeing a build's millions of objects one at a time (every
+    loaded page, the site, the caches) takes ~0.1 s at 4000 notices, for nothing, since the build
+    has closed its cache and files, joined its workers and stopped any child process by then;
+    only the output streams are left to flush. A build interrupted while its workers ran has left
+    them winding down, and the interpreter's exit handlers join them: that exit is not skipped."""
+    from .parallel import all_joined
+
+    if not all_joined():
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a closed pipe (`| head`): nothing more can be said
+            pass
+    os._exit(code)

@@ -13,6 +13,7 @@ import os
 from .config import SiteConfig
 from .model import Page, Site
 
+
 def escape(text: str) -> str:
     """`xml.sax.saxutils.escape(text)`. That module imports urllib.request, http.client and
     email on its way in: ~17 ms of every build's start-up, for two small functions."""

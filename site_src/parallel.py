@@ -29,6 +29,15 @@ MIN_ITEMS = 300
 """Below this many items a pool costs more than it saves (fork, pipes, pickling)."""
 
 _JOB: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
+_LEFT: list = []
+"""Pools shut down without waiting for their workers (a build stopped early)."""
+
+
+def all_joined() -> bool:
+    """Whether every pool this process started has had its workers joined. One left winding down
+    (a build interrupted while its workers loaded or rendered) is joined by the interpreter's
+    exit handlers, which a process must then not skip (`build.py`)."""
+    return not _LEFT
 
 
 def workers() -> int:
@@ -127,6 +136,8 @@ def imap_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: i
             raise WorkerDied(f"a worker process died while rendering or loading pages ({exc})") from None
         except BaseException:  # also GeneratorExit: the caller stopped early
             pool.shutdown(wait=wait_on_stop, cancel_futures=True)  # workers finish their chunk, then exit
+            if not wait_on_stop:
+                _LEFT.append(pool)  # still winding down: see `all_joined`
             raise
         pool.shutdown()  # joined: the next stage forks only from a single-threaded process
         release_memory()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
+import time
 
-from conftest import make_project, run_build
+from conftest import PROJECT, make_project, run_build
 
 BROKEN = {"content/notices/cp14.md": """\
     ---
@@ -99,3 +102,58 @@ def test_not_a_project_is_misuse(tmp_path):
         proc = run_build(tmp_path, command)
         assert proc.returncode == 2, command
         assert "Traceback" not in proc.stderr
+
+
+END_CHILD = r"""
+import os, signal, sys, time
+sys.path.insert(0, os.environ["T_PROJECT"])
+from site_src import cli, parallel
+
+def slow(x):
+    time.sleep(0.05)
+    return x
+
+results = parallel.imap_items(slow, list(range(64)), min_items=1)
+try:
+    next(results)
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the workers render (they ignore it)
+    for _ in results:
+        pass
+except KeyboardInterrupt:
+    import multiprocessing
+    print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+    results.close()
+cli.end(130)
+"""
+
+
+def test_a_build_interrupted_while_its_workers_run_leaves_none_behind(tmp_path):
+    """`cli.end` skips the interpreter's teardown, except when a pool was left winding down by an
+    interruption: its exit handlers join the workers, which would otherwise wait forever."""
+    import signal
+    import subprocess
+
+    env = {**os.environ, "T_PROJECT": str(PROJECT), "NHC_WORKERS": "2"}
+    out = tmp_path / "workers.txt"  # a file, not a pipe: workers left behind would hold a pipe open
+    with open(out, "w") as fh:
+        proc = subprocess.run([sys.executable, "-c", END_CHILD], env=env, stdout=fh, stderr=subprocess.DEVNULL,
+                              timeout=120)
+    assert proc.returncode == 130
+    workers = [int(pid) for pid in out.read_text().split()]
+    assert workers  # the pool was running when the build was interrupted
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in workers if _alive(pid)]
+        time.sleep(0.05)
+    for pid in alive:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "workers outlived the build"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
