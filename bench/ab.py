@@ -97,6 +97,9 @@ def main() -> None:
     try:
         with checkout(args.base, args.other) as a:
             sides = {"A": a, "B": run.PROJECT}
+            for project in sides.values():  # each version's bytecode cached before the first timed build
+                subprocess.run([sys.executable, "-c", "import site_src.cli, site_src.serve"], cwd=project,
+                               env=run.BUILD_ENV, check=True)
             for turn in range(args.pairs):
                 for side in ("A", "B") if turn % 2 == 0 else ("B", "A"):
                     results[side].append(one(sides[side], root, args.edit, turn))
