@@ -36,7 +36,7 @@ _LEFT: list = []
 def all_joined() -> bool:
     """Whether every pool this process started has had its workers joined. One left winding down
     (a build interrupted while its workers loaded or rendered) is joined by the interpreter's
-    exit handlers, which a process must then not skip (`build.py`)."""
+    exit handlers, which a process must then not skip (`cli.end`)."""
     return not _LEFT
 
 
