@@ -249,6 +249,21 @@ def read_ref(page):
     return page
 
 
+ABSENT = object()
+
+
+def field_read(value: Any, key: Any) -> Any:
+    """What a render logged as reading (field, `key`) of a site field's `value` read: the whole
+    field for None, else the dict's entry or the list's item, ABSENT where there is none."""
+    if key is None:
+        return value
+    if isinstance(value, dict):
+        return value.get(key, ABSENT)
+    if isinstance(value, list) and type(key) is int:
+        return value[key] if -len(value) <= key < len(value) else ABSENT
+    return value
+
+
 def unwrap(page):
     """The real page behind a `_RecordingPage` (or the page itself)."""
     return page._rp_page if type(page) is _RecordingPage else page
@@ -296,7 +311,9 @@ class _RecordingList(list):
         self._name, self._log = name, log
 
     def __getitem__(self, i):
-        self._log.add(self._name, None)
+        # One item is one read (a notice's page shows its own collection sequence, not all of
+        # them: adding a notice that starts a sequence must not render every page again).
+        self._log.add(self._name, i if type(i) is int else None)
         return super().__getitem__(i)
 
     def __iter__(self):
@@ -364,12 +381,9 @@ class RecordingSite:
                 out = self.page_digests.get(key) or pickled_digest(value[key])
             else:
                 out = "absent"
-        elif key is None:
-            out = pickled_digest(value)
-        elif isinstance(value, dict):
-            out = pickled_digest(value[key]) if key in value else "absent"
         else:
-            out = pickled_digest(value)
+            found = field_read(value, key)
+            out = "absent" if found is ABSENT else pickled_digest(found)
         if keep:
             self._memo[memo_key] = out
         return out

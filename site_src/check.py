@@ -130,6 +130,8 @@ class PageCheck:
 
     digest: str
     """Hash of the page's bytes."""
+    source: str
+    """The content file it is made from, as its problems name it."""
     ids: str
     """Hash of its ids (what links to it with a #fragment depend on)."""
     targets: str
@@ -147,9 +149,8 @@ class PageCheck:
 class CheckMemo:
     """What a site check leaves for the next one (`check_site_incremental`)."""
 
-    shape: str
-    """`shape_of` the site: a change to it (a page added or gone, a new source, another base path)
-    changes what many problems say, so the next check starts over."""
+    base_path: str
+    """Another base path changes where every link points: the next check starts over."""
     pages: dict[str, PageCheck]
     warnings: list[Diagnostic]
     others: frozenset[str] = frozenset()
@@ -157,23 +158,17 @@ class CheckMemo:
     linking to it (a title edit renames the lookup data, which no page links to)."""
 
 
-def shape_of(files: Mapping[str, bytes], sources: dict[str, str], base_path: str) -> str:
-    """Hash of the base path, every page's output path and its source (see `CheckMemo.shape`)."""
-    h = hashlib.blake2b(base_path.encode("utf-8", "surrogatepass"), digest_size=16)
-    for path in sorted(p for p in files if p.endswith(".html")):
-        h.update(f"\0{path}\0{sources.get(path, '')}".encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
-
-
 def check_site_incremental(files: Mapping[str, bytes], sources: dict[str, str], *, base_path: str = "/",
                            facts: dict[str, PageFacts] | None = None,
                            links_memo: dict[str, tuple[PageFacts, str, list]] | None = None,
-                           digests: dict[str, str] | None = None, memo: CheckMemo | None = None,
-                           shape: str = "") -> tuple[list[Diagnostic], CheckMemo | None]:
+                           digests: dict[str, str] | None = None,
+                           memo: CheckMemo | None = None) -> tuple[list[Diagnostic], CheckMemo | None]:
     """`check_site`, redoing only the pages that changed since `memo` was made (`digests`:
-    output path -> a hash of the page, the same whenever its check would be; `shape`: see `CheckMemo.shape`) and those linking to an id
-    of a changed page; the reachability walk runs again only when a changed page links elsewhere
-    or stops or starts being a redirect. Same diagnostics, same order as a full check (tested).
+    output path -> a hash of the page, the same whenever its check would be), those made from
+    another source file, those linking to a page or file added or gone and those linking to an id
+    of a changed page; the reachability walk runs again only when a page is added or gone, or a
+    changed page links elsewhere, stops or starts being a redirect or names another source.
+    Same diagnostics, same order as a full check (tested).
     Pages missing from `facts` are read and added to it; it is only looked up by key, so it may
     be a mapping that makes each value when first asked (`pipeline.LazyFacts`).
     Returns the diagnostics and the memo for the next call (None without `digests`)."""
@@ -183,26 +178,30 @@ def check_site_incremental(files: Mapping[str, bytes], sources: dict[str, str], 
         if path not in facts:
             facts[path] = read_page(files[path])
     others = frozenset(p for p in files if not p.endswith(".html"))
-    reuse = memo is not None and digests is not None and memo.shape == shape and memo.pages.keys() == set(html_paths)
-    changed = [p for p in html_paths if memo.pages[p].digest != digests[p]] if reuse else html_paths
-    if reuse and others != memo.others:
-        moved_files = others ^ memo.others
-        changed = [p for p in html_paths if p in changed or not moved_files.isdisjoint(memo.pages[p].others.split("\n"))]
+    reuse = memo is not None and digests is not None and memo.base_path == base_path
+    old = memo.pages if reuse else {}
+    changed = [p for p in html_paths if p not in old or old[p].digest != digests[p]
+               or old[p].source != sources.get(p, "")] if reuse else html_paths
+    moved_files = (others ^ memo.others) | (old.keys() ^ set(html_paths)) if reuse else set()
+    if moved_files:  # a page or file added or gone: checked again by the pages linking to it
+        changed = [p for p in html_paths if p in changed or not moved_files.isdisjoint(old[p].others.split("\n"))
+                   or not moved_files.isdisjoint(old[p].targets.split("\n"))]
     if reuse:
-        moved_ids = {p for p in changed if memo.pages[p].ids != _ids_digest(facts[p])}
+        moved_ids = {p for p in changed if p in old and old[p].ids != _ids_digest(facts[p])}
         if moved_ids:
             changed = [p for p in html_paths if p in moved_ids or p in changed
                        or not moved_ids.isdisjoint(memo.pages[p].fragment_targets.split("\n"))]
     resolved = _resolved_links(changed, facts, base_path, links_memo, full=not reuse)
-    pages = dict(memo.pages) if reuse else {}
+    pages = {p: old[p] for p in html_paths if p in old}
     for path in changed:
         pages[path] = _page_check(path, files, sources, facts, resolved[path],
                                   digests.get(path, "") if digests is not None else "")
-    walk = not reuse or any(pages[p].targets != memo.pages[p].targets or pages[p].redirect != memo.pages[p].redirect
-                            for p in changed)
+    walk = not reuse or bool(old.keys() ^ pages.keys()) or any(
+        pages[p].targets != old[p].targets or pages[p].redirect != old[p].redirect or pages[p].source != old[p].source
+        for p in changed)
     warnings = _unreachable(html_paths, pages, sources) if walk else memo.warnings
     out = [d for path in html_paths for d in pages[path].diagnostics] + warnings
-    return out, (CheckMemo(shape, pages, warnings, others) if digests is not None else None)
+    return out, (CheckMemo(base_path, pages, warnings, others) if digests is not None else None)
 
 
 def _resolved_links(paths: list[str], facts: dict[str, PageFacts], base_path: str,
@@ -248,8 +247,8 @@ def _page_check(path: str, files: Mapping[str, bytes], sources: dict[str, str], 
             if frag not in facts[target].ids:
                 out.append(_diagnostic(sources, path, line, f"link '{url}' points to '#{frag}', which is not an id "
                                                             f"on {target}", ERROR, "link-fragment"))
-    return PageCheck(digest, _ids_digest(facts[path]), "\n".join(targets), "\n".join(fragment_targets),
-                     "\n".join(others), facts[path].redirect, out)
+    return PageCheck(digest, sources.get(path, ""), _ids_digest(facts[path]), "\n".join(targets),
+                     "\n".join(fragment_targets), "\n".join(others), facts[path].redirect, out)
 
 
 def _ids_digest(facts: PageFacts) -> str:

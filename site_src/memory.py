@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cache import KIND_ATTR, page_read
+from .cache import KIND_ATTR, field_read, page_read
 
 _ABSENT = object()
 
@@ -122,10 +122,7 @@ def changed_reads(old, new, universe: dict[str, set]) -> set[tuple]:
         if a is b:  # the same object (the graph of a save that changed no links: resolve_again)
             continue
         for key in keys:
-            if key is None or not isinstance(a, dict) or not isinstance(b, dict):
-                if a != b:
-                    out.add((name, key))
-            elif a.get(key, _ABSENT) != b.get(key, _ABSENT):
+            if field_read(a, key) != field_read(b, key):
                 out.add((name, key))
     return out
 

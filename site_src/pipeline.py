@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 from . import deadlines, markdown, page_facts, source_lines
 from .cache import Cache, ReadDigests, RecordingSite, digest, read_token, unwrap, generator_version, pickled_digest, state_digest, tree_digest
-from .check import CheckMemo, check_site_incremental, shape_of
+from .check import CheckMemo, check_site_incremental
 from .config import SiteConfig, load_config
 from .diagnostics import Diagnostic, Report
 from .load import SourceFile, discover, file_stamp, load_page, read_sources, relist
@@ -719,11 +719,9 @@ def _check(files: Files, sources: dict[str, str], config: SiteConfig,
                 memory.check_memo = kept if isinstance(kept, CheckMemo) else None
             return found
     memo = memory.check_memo if memory is not None else cache.get("check_memo") if cache is not None else None
-    shape = shape_of(files, sources, config.base_path)
     out, memo = check_site_incremental(files, sources, base_path=config.base_path, facts=facts,
                                        links_memo=memory.links if memory is not None else None,
-                                       digests=digests, memo=memo if isinstance(memo, CheckMemo) else None,
-                                       shape=shape)
+                                       digests=digests, memo=memo if isinstance(memo, CheckMemo) else None)
     if cache is not None:
         cache.put_check(files_key, out)
         cache.put("check_memo", memo)

@@ -100,7 +100,7 @@ def test_an_incremental_check_gives_the_full_checks_diagnostics():
     to, a page cut off from the home page, a redirect); the check that starts from the previous
     step's memo says exactly what a full check says, in the same order."""
     from site_src.cache import digest
-    from site_src.check import check_site_incremental, shape_of
+    from site_src.check import check_site_incremental
 
     redirect = b'<!doctype html><html lang="en"><head><meta http-equiv="refresh" content="0; url=../a/">' \
                b'<title>R</title><meta name="description" content="d"></head><body><h1>R</h1></body></html>'
@@ -123,14 +123,24 @@ def test_an_incremental_check_gives_the_full_checks_diagnostics():
         {"data.1234.js": b"x"},  # a file no page links to: only the shape of the rest matters
         {"data.1234.js": None, "data.5678.js": b"y"},
         {"b/index.html": None},  # a page gone: index.html's link to it breaks
+        {"gone/index.html": page('<h1>Gone</h1>\n<h2 id="g">G</h2>')},  # a's broken link now works
+        {"d/index.html": page('<h1>D</h1>'), "keeps": ["index.html", "a/index.html", "c/index.html"]},  # unreachable
+        {"c/index.html": page('<h1>C</h1>\n<a href="../gone/#g">g</a>\n<a href="../d/#h">d</a>')},
+        {"gone/index.html": None, "keeps": ["index.html"]},  # c/'s link to it breaks; d/ has no #h
+        {"sources": {"a/index.html": "content/guides/a2.md", "d/index.html": "content/d.md"}},  # renamed
+        {"b/index.html": page('<h1>B</h1>'), "d/index.html": None},  # one page added, one gone at once
     ]
     sources = {"a/index.html": "content/guides/a.md"}
     memo = None
     for step in [{}, *steps]:
+        step = dict(step)
+        sources, keeps = step.pop("sources", sources), step.pop("keeps", [])
         site.update(step)
         site = {p: b for p, b in site.items() if b is not None}
         digests = {p: digest(b) for p, b in site.items()}
-        shape = shape_of(site, sources, "/")  # as the pipeline makes it
-        got, memo = check_site_incremental(site, sources, digests=digests, memo=memo, shape=shape)
+        before = dict(memo.pages) if memo is not None else {}
+        got, memo = check_site_incremental(site, sources, digests=digests, memo=memo)
         assert got == check_site(site, sources), step
+        for path in keeps:  # a page added or gone is checked again only by the pages linking to it
+            assert memo.pages[path] is before[path], (step, path)
     assert got and memo is not None

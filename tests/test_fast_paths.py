@@ -713,6 +713,35 @@ def test_a_body_edit_through_the_disk_cache_spares_the_pages_that_only_link_it(s
     same(plain_build(root, write=False), after)
 
 
+def _add_notice(root: Path, code: str, follows: str) -> None:
+    """A new notice, copied from cp1010.md under another code, that follows `follows`."""
+    text = (root / "content" / "notices" / "cp1010.md").read_text(encoding="utf-8")
+    lines = [line for line in text.split("\n") if not line.startswith(("similar:", "follows:"))]
+    text = "\n".join(lines).replace("CP1010", code).replace("cp1010", code.lower())
+    text = text.replace("\ncategory:", f"\nfollows: [{follows}]\ncategory:", 1)
+    (root / "content" / "notices" / f"{code.lower()}.md").write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("in_memory", [False, True], ids=["disk cache", "dev server memory"])
+def test_a_new_notice_rerenders_only_the_pages_that_show_it(synthetic, tmp_path, in_memory):
+    """A notice page reads its own collection sequence, not the list of them all, so a notice
+    added at the end of one sequence re-renders that sequence's pages, its related pages and
+    the lists of all notices, not every page; and gives a full build's bytes."""
+    from site_src.memory import BuildMemory
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    memory = BuildMemory() if in_memory else None
+    fast_build(root, write=not in_memory, memory=memory)
+    _add_notice(root, "CP1999", follows="CP1011")
+    after = fast_build(root, write=not in_memory, memory=memory)
+    assert not after.report.errors, after.report.errors
+    assert b"CP1999" in after.files["notices/cp1011/index.html"]  # its sequence shows it
+    assert 0 < after.stats["rendered"] < after.stats["render_cached"] / 3, after.stats
+    same(plain_build(root, write=False), after)
+    if not in_memory:
+        assert tree_bytes(root / "output") == after.files
+
+
 def test_the_catalogue_encoded_item_by_item_is_json_dumps_of_the_whole(synthetic, bundled):
     import json
 
