@@ -371,10 +371,11 @@ def test_a_long_mentions_group_lists_the_first_and_counts_the_rest(synthetic, tm
         same(reference, fast_build(root, write=False))
 
 
-def test_the_home_page_lists_a_few_notices_per_category_and_links_the_rest(synthetic, tmp_path, monkeypatch):
-    """At scale the home page lists HOME_PER_CATEGORY notices of each category, with a link to
-    that category on the notice list (which lists them all), and HOME_SEQUENCES sequences with a
-    count of the rest; the links resolve (the build's own check) and the notice list is whole."""
+def test_the_home_and_404_pages_list_a_few_notices_per_category_and_link_the_rest(synthetic, tmp_path, monkeypatch):
+    """At scale the home page (and the 404 page) lists HOME_PER_CATEGORY notices of each
+    category, with a link to that category on the notice list (which lists them all), and
+    HOME_SEQUENCES sequences with a count of the rest; the links resolve (the build's own check)
+    and the notice list is whole."""
     from site_src import render
 
     monkeypatch.setattr(render, "HOME_PER_CATEGORY", 3)
@@ -393,6 +394,15 @@ def test_the_home_page_lists_a_few_notices_per_category_and_links_the_rest(synth
         assert len(listed) == min(3, in_listing)
         if in_listing > 3:
             assert f'<a href="notices/#cat-{cat}">All {in_listing} notices in' in section
+    not_found = result.files["404.html"].decode()  # the 404 page lists as few, by code
+    links = re.findall(r'<a href="/[^"]*notices/#cat-([^"]+)">All (\d+) notices in', not_found)
+    assert links  # from the site's base path: the 404 page is shown at any depth
+    for cat, count in links:
+        in_listing = listing.split(f'<h2 id="cat-{cat}">', 1)[1].split("</section>", 1)[0].count("<li id=")
+        assert int(count) == in_listing > 3
+    sections = not_found.split("<h3>")[1:]
+    assert len(sections) == len(home.split('<h3 id="cat-')[1:])
+    assert all(section.split("</ul>", 1)[0].count("<li>") == 3 for section in sections[:len(links)])
     stages = home.split('<section id="stages"', 1)[1].split("</section>", 1)[0]
     assert stages.count('<ol class="stages">') == 2
     assert re.search(r"\d+ more sequences?, not listed here", stages)
