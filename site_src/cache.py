@@ -21,16 +21,18 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import os
 import pickle
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from . import __version__
 from .spill import Stored
 
-SCHEMA = 3
+SCHEMA = 4
 
 
 def digest(*parts: bytes | str) -> str:
@@ -484,8 +486,8 @@ class RenderEntry:
 _TABLES = """
     CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
     CREATE TABLE IF NOT EXISTS loads (path TEXT PRIMARY KEY, key TEXT, blob BLOB);
-    CREATE TABLE IF NOT EXISTS renders (path TEXT PRIMARY KEY, base TEXT, tokens TEXT, reads BLOB, html BLOB,
-                                        facts BLOB, digest TEXT);
+    CREATE TABLE IF NOT EXISTS renders (path TEXT PRIMARY KEY, base TEXT, tokens TEXT, reads BLOB, filled TEXT,
+                                        stamp TEXT, facts BLOB, digest TEXT);
     CREATE TABLE IF NOT EXISTS checks (key TEXT PRIMARY KEY, blob BLOB);
     CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, blob BLOB);
 """
@@ -498,34 +500,129 @@ class CacheChanged(RuntimeError):
     """A cached page's HTML was replaced or removed while the build that took it was running."""
 
 
-class RenderedHtml:
-    """Reads cached pages' HTML on demand, on its own read-only connection (the build's may be
-    closed by then). A page is read by path and by the hash of the HTML the build took: if the
-    cache no longer holds exactly that (another process wrote it meanwhile: the dev server's
-    first build takes no build lock), the build fails with `CacheChanged` instead of publishing
-    other bytes."""
+class PageStore:
+    """Rendered pages' bytes, one file each under `.cache/pages/`, named by what they hold.
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._db: sqlite3.Connection | None = None
+    A cold build's workers write each page into the new output tree; the store takes that very
+    file as a hard link (no bytes read, copied or written again: keeping ~80 MiB of HTML in
+    SQLite cost a cold build at 4000 notices ~0.35 s). Such a file holds the page with the late
+    assets' real names filled in (`render.LATE_ASSETS`); its row's `filled` names them, and `get`
+    turns them back into the placeholders. Other pages are written here as rendered.
+    A file's name is a hash of the page's hash and `filled`, so a name always stands for the same
+    bytes: a file already there is the one wanted. Builds never write into a file of an output
+    tree (they write new files and swap trees), but a person might: the row's `stamp` (size,
+    mtime, inode) tells a file changed since, which is then not used (`usable`), and `get`
+    checks the bytes it reads anyway. Files no row names are removed by `sweep`, once old enough
+    not to be another build's, written before its rows are committed."""
 
-    def get(self, ref: tuple[str, str]) -> bytes:
-        page, digest_ = ref
+    FOLDER = "pages"
+    SWEEP_AFTER = 15 * 60
+    """Seconds a file no row names is kept (another build may be about to commit its row)."""
+
+    def __init__(self, cache_folder: Path):
+        self.folder = os.path.join(cache_folder, self.FOLDER)
+
+    def _path(self, html_digest: str, filled: str) -> str:
+        return os.path.join(self.folder, digest(html_digest, filled) if filled else html_digest)
+
+    def name_of(self, html_digest: str, filled: str) -> str:
+        return os.path.basename(self._path(html_digest, filled))
+
+    def _stamp(self, path: str) -> str | None:
         try:
-            if self._db is None:
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            row = self._db.execute("SELECT html FROM renders WHERE path = ? AND digest = ?", (page, digest_)).fetchone()
-        except sqlite3.Error as exc:
-            raise CacheChanged(f"could not read the page {page} back from the build cache (.cache/): {exc}; "
-                               "run the build again") from None
-        if row is None:
-            raise CacheChanged(f"another build or the dev server changed the build cache (.cache/) while this "
-                               f"build was using it (page {page}); run the build again")
-        return row[0]
+            st = os.stat(path)
+        except OSError:
+            return None
+        return f"{st.st_size} {st.st_mtime_ns} {st.st_ino}"
 
-    def __del__(self) -> None:
-        if self._db is not None:
-            self._db.close()
+    def put(self, data: bytes, html_digest: str) -> tuple[str | None, str | None]:
+        """Keep `data` (the page as rendered, hashing to `html_digest`): its (filled, stamp), or
+        (None, None) if it could not be written."""
+        path = self._path(html_digest, "")
+        stamp = self._stamp(path)
+        if stamp is not None:
+            return "", stamp
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)  # whole or not at all, for a reader in another process
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return None, None
+        stamp = self._stamp(path)
+        return ("" if stamp is not None else None), stamp
+
+    def link(self, written: str, html_digest: str, swaps: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+        """Keep the file `written` (the page hashing to `html_digest` with `swaps` made in it) as a
+        hard link: its (filled, stamp), or (None, None): not kept (no hard links here)."""
+        filled = "\n".join(f"{a.decode()}\t{b.decode()}" for a, b in swaps if a != b)
+        path = self._path(html_digest, filled)
+        for attempt in (1, 2):
+            try:
+                os.link(written, path)
+                break
+            except FileExistsError:
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    return None, None
+                try:
+                    os.makedirs(self.folder, exist_ok=True)
+                except OSError:
+                    return None, None
+            except OSError:
+                return None, None
+        stamp = self._stamp(path)
+        return (filled if stamp is not None else None), stamp
+
+    def usable(self, html_digest: str, filled: str, stamp: str) -> bool:
+        """Whether the page's file is there, as it was when its row was written."""
+        return self._stamp(self._path(html_digest, filled)) == stamp
+
+    def get(self, ref: tuple[str, str, str]) -> bytes:
+        """The page `ref` = (output path, hash of its HTML as rendered, `filled`), as rendered;
+        `CacheChanged` if the store does not hold it (removed, or changed: then removed, so the
+        next build renders that page again)."""
+        page, html_digest, filled = ref
+        path = self._path(html_digest, filled)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            raise CacheChanged(f"another build or the dev server changed the build cache (.cache/) while this "
+                               f"build was using it (page {page}); run the build again") from None
+        for line in filled.split("\n") if filled else ():
+            placeholder, real = line.split("\t")
+            data = data.replace(real.encode(), placeholder.encode())
+        if digest(data) != html_digest:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise CacheChanged(f"the build cache's copy of page {page} was changed (.cache/{self.FOLDER}/); "
+                               "run the build again")
+        return data
+
+    def sweep(self, keep: set[str]) -> None:
+        """Remove the files no row names (`keep`: their names), if old enough (`SWEEP_AFTER`)."""
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return
+        now = time.time()
+        for entry in entries:
+            if entry.name in keep:
+                continue
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime > self.SWEEP_AFTER:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 class Transaction:
@@ -567,8 +664,8 @@ class Transaction:
 
 
 class RenderRows(Transaction):
-    """Writes (path, base, reads as read_token lines, pickled reads, html, pickled facts, hash of
-    the html) of freshly rendered pages as they come (while the workers render the rest), in one
+    """Writes (path, base, reads as read_token lines, pickled reads, `PageStore` filled names and
+    stamp or NULLs (its HTML not kept), pickled facts, hash of the html) of freshly rendered pages as they come (while the workers render the rest), in one
     transaction that `commit` ends with the digests of every read in this build's site: a render
     is only ever tested against the digests of the site it was made in or of a later build that
     found it still right, and nothing of a build cut short is kept. Any SQLite error: nothing.
@@ -577,7 +674,7 @@ class RenderRows(Transaction):
     SQLite's busy timeout, keeps nothing of what it made (slower next time, never wrong)."""
 
     def add(self, rows: Iterable[tuple]) -> None:
-        self.run("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self.run("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def commit(self, read_digests: ReadDigests) -> None:  # type: ignore[override]
         self.run("INSERT OR REPLACE INTO kv VALUES (?, ?)",
@@ -591,6 +688,7 @@ class Cache:
     def __init__(self, folder: Path, generation: str):
         self.generation = generation
         self.folder = folder
+        self.pages = PageStore(folder)
         self.db: sqlite3.Connection | None = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -643,17 +741,35 @@ class Cache:
     def render_outputs(self, paths: set[str], html: bool = True) -> dict[str, tuple[str, Any, bytes, str]]:
         """Output path -> (base, html, pickled page facts, hash of the html) of the cached renders
         in `paths`; the facts stay pickled until something needs them (`pipeline.LazyFacts`).
-        Without `html`, each page's html is a `spill.Stored` that reads it from the cache if asked.
-        html is None for a render stored without it (`pipeline._RenderStage._cache_copy`)."""
+        Without `html`, each page's html is a `spill.Stored` that reads it from the `PageStore`
+        if asked. html is None for a render whose HTML is not kept (`pipeline._RenderStage._keep`)
+        or no longer in the store."""
         if not paths:
             return {}
-        if not html:
-            reader = RenderedHtml(self.folder / DB_NAME)
-            rows = self._query("SELECT path, base, facts, digest, html IS NULL FROM renders")
-            return {path: (base, None if none else Stored(reader, (path, d)), facts, d)
-                    for path, base, facts, d, none in rows if path in paths}
-        rows = self._query("SELECT path, base, html, facts, digest FROM renders")
-        return {path: (base, html, facts, d) for path, base, html, facts, d in rows if path in paths}
+        store = self.pages
+        rows = self._query("SELECT path, base, facts, digest, filled, stamp FROM renders")
+        out: dict[str, tuple[str, Any, bytes, str]] = {}
+        for path, base, facts, d, filled, stamp in rows:
+            if path not in paths:
+                continue
+            kept: Any = None
+            if filled is not None and store.usable(d, filled, stamp):
+                kept = Stored(store, (path, d, filled))
+                if html:
+                    try:
+                        kept = kept.read()
+                    except CacheChanged:
+                        kept = None
+            out[path] = (base, kept, facts, d)
+        return out
+
+    def sweep_pages(self) -> None:
+        """Remove the stored pages that no row names (`PageStore.sweep`)."""
+        if self.db is None:
+            return
+        store = self.pages
+        store.sweep({store.name_of(d, filled) for d, filled in
+                     self._query("SELECT digest, filled FROM renders WHERE filled IS NOT NULL")})
 
     def render_rows(self) -> RenderRows:
         """A writer of fresh renders' rows (`RenderRows`), its transaction begun."""

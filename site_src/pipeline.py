@@ -278,9 +278,11 @@ def _read_sources(root: Path, listing: list[tuple[str, str]], memory: BuildMemor
 
 
 class _Placed(NamedTuple):
-    """A fresh page a worker wrote into the new tree (`write.Staging`): the file's state."""
+    """A fresh page a worker wrote into the new tree (`write.Staging`): the file's state, and the
+    cache's `PageStore` (filled, stamp) of the copy it keeps (a hard link), Nones if none."""
 
     state: tuple[int, int, int]
+    kept: tuple[str | None, str | None]
 
 
 class Unread(SourceFile):
@@ -432,6 +434,7 @@ class _RenderStage:
         self.spill = spill
         """Where fresh pages' bytes go as they arrive (`spill.Spill`); None: kept in memory."""
         self.staging = staging
+        self.store = cache.pages if cache is not None else None
         """The new tree, into which fresh pages are written where they are rendered (`write.Staging`)."""
         self.pid = os.getpid()
         """The build process (`_render_one` also runs in the pool's workers)."""
@@ -470,10 +473,18 @@ class _RenderStage:
         in_server = self.memory is not None and os.getpid() == self.pid
         facts, html_digest = page_facts.read_page(html, in_server), digest(html)
         if self.staging is not None:
+            rel = output_path(page)
             try:
-                html = _Placed(self.staging.put(output_path(page), fill_late_names(html, self.swaps)))
+                state = self.staging.put(rel, fill_late_names(html, self.swaps))
             except OSError:  # the build process writes it instead (and says what is wrong, if it can't)
                 pass
+            else:
+                kept: tuple[str | None, str | None] = (None, None)
+                # kept as the very file written, unless its own text shows a late asset's real
+                # name (turning those back into placeholders would change it): rendered again
+                if self.store is not None and not any(real in html for _, real in self.swaps):
+                    kept = self.store.link(self.staging.file(rel), html_digest, self.swaps)
+                html = _Placed(state, kept)
         if in_server and self.cache is None:
             # the dev server's rebuilds (in memory, in this process): the objects, as it keeps
             # them; no lines to store, no order to fix, nothing to make compact
@@ -548,6 +559,7 @@ class _RenderStage:
                 self.html_digests[path] = html_digest
         if self.cache is not None:
             self.cache.forget("renders", set(paths))
+            self.cache.sweep_pages()
         if memory is not None:
             universe = memory.reads if warm else {}
             for path, m in remembered.items():
@@ -566,7 +578,7 @@ class _RenderStage:
             self.staging.placed[path] = html.state  # type: ignore[union-attr]
             kept = Stored(self.staging, path)
             if base is not None and self.cache is not None:
-                rows.append((path, base, tokens, reads, kept, facts, html_digest))
+                rows.append((path, base, tokens, reads, html.kept, facts, html_digest))
             return kept, facts, html_digest
         if not isinstance(html, bytes):
             return html, facts, html_digest
@@ -586,22 +598,17 @@ class _RenderStage:
         return kept, facts, html_digest
 
     def _cache_rows(self, rows: list[tuple]) -> Iterator[tuple]:
-        """Cache rows of fresh renders, each page's bytes read (`_cache_copy`) as its row is written."""
-        return ((*row[:4], self._cache_copy(row[4], row[6]), *row[5:]) for row in rows)
+        """Cache rows of fresh renders, each page's bytes put in the cache's `PageStore` (`_keep`)
+        as its row is written."""
+        return ((*row[:4], *self._keep(row[4], row[6]), *row[5:]) for row in rows)
 
-    def _cache_copy(self, html: bytes | Stored, html_digest: str) -> bytes | None:
-        """A fresh page's HTML as rendered, for the cache. One a worker wrote into the new tree is
-        read back from there, its late assets' names turned back into placeholders; if that does
-        not give the render's bytes (the page itself shows such a name), None: not kept, so the
-        next build renders it again."""
-        if isinstance(html, bytes):
+    def _keep(self, html: bytes | Stored | tuple, html_digest: str) -> tuple[str | None, str | None]:
+        """Put a fresh page's HTML as rendered in the cache's `PageStore`: its row's (filled,
+        stamp), or Nones (not kept: the next build that needs it renders it again). A page a worker
+        wrote into the new tree was kept there already (`_render_one`: `html` is that outcome)."""
+        if isinstance(html, tuple) and not isinstance(html, Stored):
             return html
-        data = html.read()
-        if isinstance(html.store, Staging):
-            data = fill_late_names(data, [(real, placeholder) for placeholder, real in self.swaps])
-            if digest(data) != html_digest:
-                return None
-        return data
+        return self.store.put(html if isinstance(html, bytes) else html.read(), html_digest)  # type: ignore[union-attr]
 
     def _disk_hits(self, paths: list[str], base: list[str] | None, old: dict[str, tuple]) -> set[str]:
         """The pages whose cached render is still right: same page and renderer state (`base`),

@@ -9,7 +9,7 @@ the previous site's tree, put each freshly rendered page into a `Spill` (an unna
 file, in the OS's page cache rather than in the process) as it arrives from the workers, and
 `Files` reads it back when asked.
 Reading back ~6000 pages costs ~0.05 s. Pages taken from the cache are read from it the same way,
-only if asked (`cache.RenderedHtml`): a build after one edit hard-links them and never reads
+only if asked (`cache.PageStore`): a build after one edit hard-links them and never reads
 them. The dev server, which serves from memory and keeps each page between rebuilds, keeps
 plain bytes.
 """
@@ -31,7 +31,7 @@ class Spilled(NamedTuple):
 
 class Stored(NamedTuple):
     """A file's bytes kept elsewhere: `store.get(ref)` reads them (a `Spill` and a `Spilled`, or
-    the cache's `cache.RenderedHtml` and a page's path and hash)."""
+    the cache's `cache.PageStore` and a page's path, hash and filled names)."""
 
     store: Any
     ref: Any

@@ -384,12 +384,16 @@ class Staging:
 
     def put(self, rel: str, data: bytes) -> tuple[int, int, int]:
         """Write one new file (never one already there); its (size, mtime_ns, inode)."""
-        path = os.path.join(self.path, safe_relpath(rel))
+        path = self.file(rel)
         try:
             return _write_file(path, data, exclusive=True)
         except FileNotFoundError:  # its folder is not there yet
             os.makedirs(os.path.dirname(path), exist_ok=True)
             return _write_file(path, data, exclusive=True)
+
+    def file(self, rel: str) -> str:
+        """Where the file `rel` is in the tree."""
+        return os.path.join(self.path, safe_relpath(rel))
 
     def get(self, rel: str) -> bytes:
         """A file's bytes, from wherever the tree is now (output/ once published); `OutputChanged`
