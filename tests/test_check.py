@@ -79,6 +79,29 @@ def test_a_broken_link_in_content_fails_the_build_naming_source_line_and_page(tm
     assert not (root / "output").exists()
 
 
+def test_links_resolved_once_per_parent_folder_agree_with_target_of():
+    """`check.resolve_links` shares one answer for a '../' link among the pages beside each other;
+    each answer must be the one `target_of` gives from that very page, at every depth."""
+    from site_src.check import resolve_links, target_of
+
+    pages = ["index.html", "404.html", "a.html", "notices/index.html", "notices/cp2000/index.html",
+             "notices/cp2001/index.html", "guides/index.html", "a/b/c/index.html", "a/b/d/index.html",
+             "a/x/c/index.html", "b/index.html"]
+    tails = ["", "x/", "cp2000/", "../x/", "../../assets/s.css", "..", "./y", "index.html#f", "#top", "c/"]
+    urls = ["../" * k + t for k in range(4) for t in tails] + ["/help/x/", "/help/../y/"]
+    links = [(u, i) for i, u in enumerate(urls)]
+    for base_path in ("/", "/help/"):
+        upward: dict = {}
+        for order in (pages, pages[::-1]):
+            for page in order:
+                got = resolve_links(page, links, base_path, upward)
+                want = [(u, i, *target_of(page, u)) for u, i in
+                        ((u[len(base_path) - 1:] if base_path != "/" and u.startswith(base_path) else u, i)
+                         for u, i in links)]
+                assert got == want, page
+        assert upward  # shared
+
+
 def test_the_fast_link_resolver_agrees_with_target_of():
     import itertools
     import posixpath
