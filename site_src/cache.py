@@ -509,11 +509,14 @@ class PageStore:
     assets' real names filled in (`render.LATE_ASSETS`); its row's `filled` names them, and `get`
     turns them back into the placeholders. Other pages are written here as rendered.
     A file's name is a hash of the page's hash and `filled`, so a name always stands for the same
-    bytes: a file already there is the one wanted. Builds never write into a file of an output
-    tree (they write new files and swap trees), but a person might: the row's `stamp` (size,
-    mtime, inode) tells a file changed since, which is then not used (`usable`), and `get`
-    checks the bytes it reads anyway. Files no row names are removed by `sweep`, once old enough
-    not to be another build's, written before its rows are committed."""
+    bytes; a new one replaces it (by rename: a reader never sees half a page). Builds never write
+    into a file of an output tree (they write new files and swap trees), but a person might: the
+    row's `stamp` (size, mtime, inode) tells a file changed since, which is then not used
+    (`usable`), and `get` checks the bytes it reads anyway (a file that fails, or cannot be read,
+    is removed: the next build renders that page again). Files no row names are removed by
+    `sweep` once their mtime is `SWEEP_AFTER` old: a build's files are written before its rows
+    are committed. (A file another build still reads lazily may be swept meanwhile: that build
+    then fails with `CacheChanged`, and the next one renders the page again.)"""
 
     FOLDER = "pages"
     SWEEP_AFTER = 15 * 60
@@ -538,47 +541,50 @@ class PageStore:
     def put(self, data: bytes, html_digest: str) -> tuple[str | None, str | None]:
         """Keep `data` (the page as rendered, hashing to `html_digest`): its (filled, stamp), or
         (None, None) if it could not be written."""
-        path = self._path(html_digest, "")
-        stamp = self._stamp(path)
-        if stamp is not None:
-            return "", stamp
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            os.makedirs(self.folder, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)  # whole or not at all, for a reader in another process
-        except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            return None, None
-        stamp = self._stamp(path)
-        return ("" if stamp is not None else None), stamp
+        return self._place(self._path(html_digest, ""), "", html_digest, lambda tmp: _write_new(tmp, data))
 
-    def link(self, written: str, html_digest: str, swaps: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-        """Keep the file `written` (the page hashing to `html_digest` with `swaps` made in it) as a
-        hard link: its (filled, stamp), or (None, None): not kept (no hard links here)."""
+    def link(self, written: str, data: bytes, html_digest: str,
+             swaps: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+        """Keep the file `written` (the page `data` as rendered, hashing to `html_digest`, with
+        `swaps` made in it) as a hard link; where hard links fail (`.cache/` on another file
+        system), `data` is written instead. Its row's (filled, stamp), or (None, None)."""
         filled = "\n".join(f"{a.decode()}\t{b.decode()}" for a, b in swaps if a != b)
-        path = self._path(html_digest, filled)
+        kept = self._place(self._path(html_digest, filled), filled, html_digest, lambda tmp: os.link(written, tmp))
+        return kept if kept[0] is not None else self.put(data, html_digest)
+
+    def _place(self, path: str, filled: str, html_digest: str, make) -> tuple[str | None, str | None]:
+        """The file `path`: one already there if it holds the page (another page with the same
+        bytes, an earlier build's), else made by `make` under a temporary name and renamed into
+        place (a reader never sees half a page; an output file edited in place since it was
+        linked here is replaced, not reused)."""
+        stamp = self._stamp(path)
+        if stamp is not None and self._holds(path, filled, html_digest):
+            return filled, stamp
+        tmp = f"{path}.{os.getpid()}.tmp"
         for attempt in (1, 2):
             try:
-                os.link(written, path)
-                break
-            except FileExistsError:
-                break
-            except FileNotFoundError:
+                make(tmp)
+                os.replace(tmp, path)
+                stamp = self._stamp(path)
+                return (filled, stamp) if stamp is not None else (None, None)
+            except FileNotFoundError:  # the folder is not there yet
                 if attempt == 2:
-                    return None, None
+                    break
                 try:
                     os.makedirs(self.folder, exist_ok=True)
                 except OSError:
-                    return None, None
+                    break
             except OSError:
-                return None, None
-        stamp = self._stamp(path)
-        return (filled if stamp is not None else None), stamp
+                break
+        _forget_file(tmp)
+        return None, None
+
+    def _holds(self, path: str, filled: str, html_digest: str) -> bool:
+        try:
+            self.get(("", html_digest, filled))
+            return True
+        except CacheChanged:
+            return False
 
     def usable(self, html_digest: str, filled: str, stamp: str) -> bool:
         """Whether the page's file is there, as it was when its row was written."""
@@ -594,16 +600,14 @@ class PageStore:
             with open(path, "rb") as fh:
                 data = fh.read()
         except OSError:
+            _forget_file(path)  # unreadable (its output twin's mode changed): the next build renders it
             raise CacheChanged(f"another build or the dev server changed the build cache (.cache/) while this "
                                f"build was using it (page {page}); run the build again") from None
         for line in filled.split("\n") if filled else ():
             placeholder, real = line.split("\t")
             data = data.replace(real.encode(), placeholder.encode())
         if digest(data) != html_digest:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            _forget_file(path)
             raise CacheChanged(f"the build cache's copy of page {page} was changed (.cache/{self.FOLDER}/); "
                                "run the build again")
         return data
@@ -623,6 +627,18 @@ class PageStore:
                     os.unlink(entry.path)
             except OSError:
                 pass
+
+
+def _write_new(path: str, data: bytes) -> None:
+    with open(path, "xb") as fh:
+        fh.write(data)
+
+
+def _forget_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class Transaction:
@@ -764,12 +780,16 @@ class Cache:
         return out
 
     def sweep_pages(self) -> None:
-        """Remove the stored pages that no row names (`PageStore.sweep`)."""
+        """Remove the stored pages that no row names (`PageStore.sweep`); nothing if the rows
+        cannot be read."""
         if self.db is None:
             return
+        try:
+            rows = self.db.execute("SELECT digest, filled FROM renders WHERE filled IS NOT NULL").fetchall()
+        except sqlite3.Error:
+            return
         store = self.pages
-        store.sweep({store.name_of(d, filled) for d, filled in
-                     self._query("SELECT digest, filled FROM renders WHERE filled IS NOT NULL")})
+        store.sweep({store.name_of(d, filled) for d, filled in rows})
 
     def render_rows(self) -> RenderRows:
         """A writer of fresh renders' rows (`RenderRows`), its transaction begun."""

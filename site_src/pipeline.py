@@ -434,7 +434,7 @@ class _RenderStage:
         self.spill = spill
         """Where fresh pages' bytes go as they arrive (`spill.Spill`); None: kept in memory."""
         self.staging = staging
-        self.store = cache.pages if cache is not None else None
+        self.store = cache.pages if cache is not None and cache.db is not None else None
         """The new tree, into which fresh pages are written where they are rendered (`write.Staging`)."""
         self.pid = os.getpid()
         """The build process (`_render_one` also runs in the pool's workers)."""
@@ -483,7 +483,7 @@ class _RenderStage:
                 # kept as the very file written, unless its own text shows a late asset's real
                 # name (turning those back into placeholders would change it): rendered again
                 if self.store is not None and not any(real in html for _, real in self.swaps):
-                    kept = self.store.link(self.staging.file(rel), html_digest, self.swaps)
+                    kept = self.store.link(self.staging.file(rel), html, html_digest, self.swaps)
                 html = _Placed(state, kept)
         if in_server and self.cache is None:
             # the dev server's rebuilds (in memory, in this process): the objects, as it keeps

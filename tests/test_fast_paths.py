@@ -548,6 +548,75 @@ def test_a_hand_edited_output_is_republished(synthetic, tmp_path):
     assert tree_bytes(root / "output") == first.files
 
 
+def _without_output(root: Path):
+    """A build with output/ gone (as in CI, which keeps .cache/ only): every page from the cache."""
+    shutil.rmtree(root / "output")
+    shutil.rmtree(root / ".output.spare", ignore_errors=True)
+    return fast_build(root)
+
+
+def test_an_output_page_edited_in_place_then_removed_leaves_a_usable_cache(synthetic, tmp_path):
+    """The cache's copy of a page is the output file itself (a hard link). Edited in place, it
+    is not used (the page is rendered again), and its new copy replaces it under the same name:
+    a later build without output/ still takes every page from the cache, right."""
+    root = fresh_copy(synthetic, tmp_path / "site")
+    first = read_now(fast_build(root))
+    with open(root / "output" / "notices" / "cp1009" / "index.html", "ab") as fh:
+        fh.write(b"<!-- edited by hand -->")
+    assert _without_output(root).stats["rendered"] == 1
+    again = _without_output(root)
+    assert again.stats["rendered"] == 0 and tree_bytes(root / "output") == first.files
+
+
+def test_the_cache_keeps_pages_where_hard_links_fail(synthetic, tmp_path, monkeypatch):
+    """`.cache/` on another file system (a CI cache mount): the pages are written into it."""
+    import errno
+    import os
+
+    def no_links(src, dst, *args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    monkeypatch.setattr(os, "link", no_links)
+    root = fresh_copy(synthetic, tmp_path / "site")
+    first = read_now(fast_build(root))
+    assert first.stats["rendered"] > 50
+    again = _without_output(root)
+    assert again.stats["rendered"] == 0 and tree_bytes(root / "output") == first.files
+
+
+def test_a_cached_page_that_cannot_be_read_fails_one_build_only(synthetic, tmp_path, monkeypatch):
+    """A stored page whose file cannot be read (its output twin's mode changed) fails the build
+    that read it with a clear error; the next build renders that page again."""
+    import builtins
+
+    from site_src import cache as cache_mod
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    first = read_now(fast_build(root))
+    real_open = builtins.open
+
+    def unreadable(path, *args, **kwargs):
+        if str(path).startswith(str(root / ".cache" / "pages")) and args[:1] == ("rb",):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr(cache_mod, "open", unreadable, raising=False)
+    with pytest.raises(cache_mod.CacheChanged):
+        _without_output(root)
+    monkeypatch.undo()
+    again = fast_build(root)
+    assert 0 < again.stats["rendered"] < again.stats["render_cached"], again.stats
+    assert tree_bytes(root / "output") == first.files
+
+
+def test_a_broken_cache_database_keeps_no_pages_it_could_not_sweep(synthetic, tmp_path):
+    root = fresh_copy(synthetic, tmp_path / "site")
+    (root / ".cache").mkdir()
+    (root / ".cache" / "build.sqlite3").write_bytes(b"not a database" * 100)
+    built = read_now(fast_build(root))
+    assert not built.report.errors and not (root / ".cache" / "pages").exists()
+    same(plain_build(root, write=False), built)
+
+
 def test_a_warm_build_reuses_the_last_build_whole_until_an_input_changes(synthetic, tmp_path, monkeypatch):
     root = fresh_copy(synthetic, tmp_path / "site")
     cold = fast_build(root)
