@@ -18,6 +18,9 @@ build is `python build.py --no-search` in a fresh process, as a writer or CI wou
   has the site it replaced, `.output.spare`, to update rather than a fresh folder);
 * title edit: then that notice's title changed (it shows on the pages that link it, the home
   page and the notice list, and in the lookup data);
+* new notice: then a notice added (a copy of that one under a new code, following it: it joins
+  its collection sequence, the lists of all notices and the lookup data, whose new name every
+  page shows); removed again after;
 * search: a cold build with the Pagefind index minus a cold build without, in pairs (when the
   project wires Pagefind in and it is available);
 * other generators (--hugo, --mkdocs, --pelican; bench/others.py): the same notices as a bare
@@ -141,6 +144,21 @@ def retitle(root: Path) -> None:
     target.write_text(new, encoding="utf-8")
 
 
+def add_notice(root: Path, run: int) -> Path:
+    """A new notice (a copy of the edited one under a new code, following it): its file."""
+    source = edited_notice(root)
+    text = source.read_text(encoding="utf-8")
+    code = re.search(r"^code: (.+)$", text, re.M).group(1).strip()
+    new_code = f"CP{90000 + run}"
+    lines = [line for line in text.split("\n") if not line.startswith(("aliases:", "similar:", "follows:"))]
+    text = "\n".join(lines).replace(f"code: {code}", f"code: {new_code}", 1)
+    text = re.sub(r'^title: "[^"\n]*"$', f'title: "{new_code}: A notice added for the benchmark"', text, count=1, flags=re.M)
+    text = text.replace("\ncategory:", f"\nfollows: [{code}]\ncategory:", 1)
+    target = source.with_name(f"{new_code.lower()}.md")
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
@@ -161,7 +179,8 @@ def main() -> None:
     for other, exe in chosen:
         print(f"{other.name}: {others.version(other, exe) if exe else 'not found, skipped (n/a)'}"
               f" ({exe or getattr(args, other.key)})")
-    header = f"{'N':>6} | {'cold s':>7} | {'ms/page':>7} | {'warm s':>6} | {'1 edit s':>8} | {'next edit':>9} | {'title edit':>10} | {'peak MiB':>8}"
+    header = (f"{'N':>6} | {'cold s':>7} | {'ms/page':>7} | {'warm s':>6} | {'1 edit s':>8} | {'next edit':>9} | "
+              f"{'title edit':>10} | {'new notice':>10} | {'peak MiB':>8}")
     for other, _ in chosen:
         header += other.header()
     if args.search:
@@ -179,7 +198,7 @@ def measure(args, chosen, rows: list[str]) -> None:
     for n in args.sizes:
         root = prepare(n)
         sites = {other.key: others.mirror(other, root, n) for other, exe in chosen if exe}
-        cold, warm, one, again, titled, peaks = [], [], [], [], [], []
+        cold, warm, one, again, titled, added, peaks = [], [], [], [], [], [], []
         theirs: dict[str, list[float]] = {key: [] for key in sites}
         for run in range(args.runs):
             clean(root)
@@ -201,12 +220,20 @@ def measure(args, chosen, rows: list[str]) -> None:
             t, m = timed(build_cmd(root))
             titled.append(t)
             peaks.append(m)
+            added_file = add_notice(root, run)
+            t, m = timed(build_cmd(root))
+            page = root / "output" / "notices" / added_file.stem / "index.html"
+            assert page.exists(), f"the build with {added_file.name} added failed"
+            added.append(t)
+            peaks.append(m)
+            added_file.unlink()  # the site as generated again
             for other, exe in chosen:
                 if exe:  # in the same run as ours, so both see the same load on a shared machine
                     others.clean(other, sites[other.key])
                     theirs[other.key].append(timed(other.build(exe, sites[other.key]), cwd=sites[other.key])[0])
         row = (f"{n:>6} | {median(cold):>7.2f} | {median(cold) / (n + 7) * 1000:>7.2f} | {median(warm):>6.2f} | "
-               f"{median(one):>8.2f} | {median(again):>9.2f} | {median(titled):>10.2f} | {max(peaks):>8.0f}")
+               f"{median(one):>8.2f} | {median(again):>9.2f} | {median(titled):>10.2f} | {median(added):>10.2f} | "
+               f"{max(peaks):>8.0f}")
         for other, exe in chosen:
             row += other.row(median(cold), median(theirs[other.key]) if exe else None)
         if args.search:  # cold both (a warm build reuses the last one whole, index and all)
