@@ -510,10 +510,11 @@ class PageStore:
     turns them back into the placeholders. Other pages are written here as rendered.
     A file's name is a hash of the page's hash and `filled`, so a name always stands for the same
     bytes; a new one replaces it (by rename: a reader never sees half a page). Builds never write
-    into a file of an output tree (they write new files and swap trees), but a person might: the
-    row's `stamp` (size, mtime, inode) tells a file changed since, which is then not used
-    (`usable`), and `get` checks the bytes it reads anyway (a file that fails, or cannot be read,
-    is removed: the next build renders that page again). Files no row names are removed by
+    into a file of an output tree (they write new files and swap trees), but a person might: a
+    file whose row's `stamp` (size, mtime, inode) still matches is used unread (`usable`); one
+    that differs (edited in place, or restored from an archive: CI's cache) is read and checked
+    first (`holds`), and `get` checks the bytes it reads anyway (a file that fails, or cannot be
+    read, is removed: the next build renders that page again). Files no row names are removed by
     `sweep` once their mtime is `SWEEP_AFTER` old: a build's files are written before its rows
     are committed. (A file another build still reads lazily may be swept meanwhile: that build
     then fails with `CacheChanged`, and the next one renders the page again.)"""
@@ -558,7 +559,7 @@ class PageStore:
         place (a reader never sees half a page; an output file edited in place since it was
         linked here is replaced, not reused)."""
         stamp = self._stamp(path)
-        if stamp is not None and self._holds(path, filled, html_digest):
+        if stamp is not None and self.holds(html_digest, filled):
             return filled, stamp
         tmp = f"{path}.{os.getpid()}.tmp"
         for attempt in (1, 2):
@@ -579,7 +580,8 @@ class PageStore:
         _forget_file(tmp)
         return None, None
 
-    def _holds(self, path: str, filled: str, html_digest: str) -> bool:
+    def holds(self, html_digest: str, filled: str) -> bool:
+        """Whether the page's file holds it (read and checked; a file that does not is removed)."""
         try:
             self.get(("", html_digest, filled))
             return True
@@ -769,7 +771,9 @@ class Cache:
             if path not in paths:
                 continue
             kept: Any = None
-            if filled is not None and store.usable(d, filled, stamp):
+            # a stamp that differs: the file was changed in place (not used, and removed) or the
+            # cache was restored from an archive (CI: new inodes; the bytes are checked once)
+            if filled is not None and (store.usable(d, filled, stamp) or store.holds(d, filled)):
                 kept = Stored(store, (path, d, filled))
                 if html:
                     try:

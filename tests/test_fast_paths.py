@@ -568,6 +568,26 @@ def test_an_output_page_edited_in_place_then_removed_leaves_a_usable_cache(synth
     assert again.stats["rendered"] == 0 and tree_bytes(root / "output") == first.files
 
 
+def test_a_cache_restored_from_an_archive_serves_every_page(synthetic, tmp_path):
+    """CI restores .cache/ from an archive (actions/cache): the stored pages come back as new files
+    (other inodes, maybe other times), not links to any output/. Each is checked and used."""
+    import os
+    import tarfile
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    first = read_now(fast_build(root))
+    with tarfile.open(tmp_path / "cache.tar", "w") as tar:
+        tar.add(root / ".cache", arcname=".cache")
+    for name in (".cache", "output", ".output.spare"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    with tarfile.open(tmp_path / "cache.tar") as tar:
+        tar.extractall(root, filter="data")
+    for page in (root / ".cache" / "pages").iterdir():
+        os.utime(page, (1, 1))
+    built = fast_build(root)
+    assert built.stats["rendered"] == 0 and tree_bytes(root / "output") == first.files
+
+
 def test_the_cache_keeps_pages_where_hard_links_fail(synthetic, tmp_path, monkeypatch):
     """`.cache/` on another file system (a CI cache mount): the pages are written into it."""
     import errno
