@@ -588,6 +588,9 @@ class PageStore:
         except CacheChanged:
             return False
 
+    def stamp_of(self, html_digest: str, filled: str) -> str | None:
+        return self._stamp(self._path(html_digest, filled))
+
     def usable(self, html_digest: str, filled: str, stamp: str) -> bool:
         """Whether the page's file is there, as it was when its row was written."""
         return self._stamp(self._path(html_digest, filled)) == stamp
@@ -767,13 +770,19 @@ class Cache:
         store = self.pages
         rows = self._query("SELECT path, base, facts, digest, filled, stamp FROM renders")
         out: dict[str, tuple[str, Any, bytes, str]] = {}
+        restamped: list[tuple[str, str]] = []
         for path, base, facts, d, filled, stamp in rows:
             if path not in paths:
                 continue
             kept: Any = None
             # a stamp that differs: the file was changed in place (not used, and removed) or the
-            # cache was restored from an archive (CI: new inodes; the bytes are checked once)
-            if filled is not None and (store.usable(d, filled, stamp) or store.holds(d, filled)):
+            # cache was restored from an archive (CI: new inodes): checked, then stamped anew
+            usable = filled is not None and store.usable(d, filled, stamp)
+            if filled is not None and not usable and store.holds(d, filled):
+                usable, now = True, store.stamp_of(d, filled)
+                if now is not None:
+                    restamped.append((now, path))
+            if usable:
                 kept = Stored(store, (path, d, filled))
                 if html:
                     try:
@@ -781,6 +790,7 @@ class Cache:
                     except CacheChanged:
                         kept = None
             out[path] = (base, kept, facts, d)
+        self._write("UPDATE renders SET stamp = ? WHERE path = ?", restamped)
         return out
 
     def sweep_pages(self) -> None:

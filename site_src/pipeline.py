@@ -434,8 +434,9 @@ class _RenderStage:
         self.spill = spill
         """Where fresh pages' bytes go as they arrive (`spill.Spill`); None: kept in memory."""
         self.staging = staging
-        self.store = cache.pages if cache is not None and cache.db is not None else None
         """The new tree, into which fresh pages are written where they are rendered (`write.Staging`)."""
+        self.store = cache.pages if cache is not None and cache.db is not None else None
+        """Where the cache keeps fresh pages' bytes (`cache.PageStore`)."""
         self.pid = os.getpid()
         """The build process (`_render_one` also runs in the pool's workers)."""
 
@@ -511,7 +512,7 @@ class _RenderStage:
             # unchanged in output/ is hard-linked): ~80 MiB and ~0.15 s at 4000 after one edit
             found = self.cache.render_outputs(self._disk_hits(paths, base, old), html=memory is not None) \
                 if self.cache is not None else {}
-            found = {p: entry for p, entry in found.items() if entry[1] is not None}  # see `_cache_copy`
+            found = {p: entry for p, entry in found.items() if entry[1] is not None}  # see `_keep`
             # the server keeps facts as objects (its links memo goes by identity)
             cached = {p: (html, pickle.loads(facts) if memory is not None else facts, d, old[p][2])
                       for p, (_base, html, facts, d) in found.items()}

@@ -143,7 +143,7 @@ def test_an_incremental_check_gives_the_full_checks_diagnostics():
         {"c/index.html": page('<h1>C</h1><img src="../nothing.png" alt="">'), "nothing.png": b"png"},
         {"nothing.png": None},  # a file the unchanged page c/ links to is gone
         {"nothing.png": b"png again"},  # and back
-        {"data.1234.js": b"x"},  # a file no page links to: only the shape of the rest matters
+        {"data.1234.js": b"x"},  # a file no page links to: no page is checked again
         {"data.1234.js": None, "data.5678.js": b"y"},
         {"b/index.html": None},  # a page gone: index.html's link to it breaks
         {"gone/index.html": page('<h1>Gone</h1>\n<h2 id="g">G</h2>')},  # a's broken link now works

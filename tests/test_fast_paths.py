@@ -568,9 +568,10 @@ def test_an_output_page_edited_in_place_then_removed_leaves_a_usable_cache(synth
     assert again.stats["rendered"] == 0 and tree_bytes(root / "output") == first.files
 
 
-def test_a_cache_restored_from_an_archive_serves_every_page(synthetic, tmp_path):
+def test_a_cache_restored_from_an_archive_serves_every_page(synthetic, tmp_path, monkeypatch):
     """CI restores .cache/ from an archive (actions/cache): the stored pages come back as new files
-    (other inodes, maybe other times), not links to any output/. Each is checked and used."""
+    (other inodes, maybe other times), not links to any output/. Each is checked and used, and
+    stamped anew: the next build uses it unread."""
     import os
     import tarfile
 
@@ -584,8 +585,18 @@ def test_a_cache_restored_from_an_archive_serves_every_page(synthetic, tmp_path)
         tar.extractall(root, filter="data")
     for page in (root / ".cache" / "pages").iterdir():
         os.utime(page, (1, 1))
+    from site_src import cache as cache_mod
+
+    checked: list[str] = []
+    real_holds = cache_mod.PageStore.holds
+    monkeypatch.setattr(cache_mod.PageStore, "holds", lambda self, *a: checked.append(a[0]) or real_holds(self, *a))
     built = fast_build(root)
     assert built.stats["rendered"] == 0 and tree_bytes(root / "output") == first.files
+    assert len(checked) == built.stats["render_cached"]
+    checked.clear()
+    _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
+    again = _without_output(root)  # checked once: stamped anew
+    assert checked == [] and again.stats["rendered"] == 1
 
 
 def test_the_cache_keeps_pages_where_hard_links_fail(synthetic, tmp_path, monkeypatch):
