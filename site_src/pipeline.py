@@ -484,7 +484,7 @@ class _RenderStage:
                 # kept as the very file written, unless its own text shows a late asset's real
                 # name (turning those back into placeholders would change it): rendered again
                 if self.store is not None and not any(real in html for _, real in self.swaps):
-                    kept = self.store.link(self.staging.file(rel), html, html_digest, self.swaps)
+                    kept = self.store.link(self.staging.file(rel), state, html, html_digest, self.swaps)
                 html = _Placed(state, kept)
         if in_server and self.cache is None:
             # the dev server's rebuilds (in memory, in this process): the objects, as it keeps

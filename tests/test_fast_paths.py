@@ -639,6 +639,43 @@ def test_a_cached_page_that_cannot_be_read_fails_one_build_only(synthetic, tmp_p
     assert tree_bytes(root / "output") == first.files
 
 
+def test_stored_pages_no_row_names_are_swept_once_old_enough(synthetic, tmp_path):
+    """A re-rendered page leaves its old file in .cache/pages/; a sweep removes such files once
+    `SWEEP_AFTER` old (another build may be about to commit a row naming one), keeps every file a
+    row names, and runs at most once in that time."""
+    import os
+    import sqlite3
+    import time
+
+    from site_src.cache import Cache, PageStore
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    store = root / ".cache" / "pages"
+    before = set(os.listdir(store))
+    _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
+    fast_build(root)
+    orphans = set(os.listdir(store)) - before
+    assert orphans  # the edited page's new file; its old one is now named by no row
+    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+        generation = db.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()[0]
+    cache = Cache(root / ".cache", generation)
+    later = time.time() + PageStore.SWEEP_AFTER + 60
+    for name in os.listdir(store):
+        os.utime(store / name, (later - PageStore.SWEEP_AFTER - 1, later - PageStore.SWEEP_AFTER - 1))
+    cache.put("pages_swept", later - 10)  # swept 10 s before: not again
+    cache.sweep_pages(later)
+    assert len(os.listdir(store)) == len(before) + len(orphans)
+    cache.put("pages_swept", later - PageStore.SWEEP_AFTER - 10)
+    cache.sweep_pages(later)
+    left = set(os.listdir(store))
+    assert len(left) == len(before) and left != before  # the old file of the edited page is gone
+    cache.close()
+    shutil.rmtree(root / "output")
+    shutil.rmtree(root / ".output.spare", ignore_errors=True)
+    assert fast_build(root).stats["rendered"] == 0  # every page still in the store
+
+
 def test_a_broken_cache_database_keeps_no_pages_it_could_not_sweep(synthetic, tmp_path):
     root = fresh_copy(synthetic, tmp_path / "site")
     (root / ".cache").mkdir()
@@ -1100,6 +1137,13 @@ def test_a_cold_build_publishes_the_tree_its_workers_wrote_the_pages_into(synthe
     alike = Counter(reference.files[p] for p in pages)
     assert all((root / "output" / p).stat().st_ino in inodes for p in pages if alike[reference.files[p]] == 1)
     assert len(inodes) == len(alike)
+    import sqlite3
+
+    from site_src.cache import PageStore
+    with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+        rows = db.execute("SELECT digest, filled, stamp FROM renders").fetchall()
+    kept = PageStore(root / ".cache")
+    assert rows and all(kept.usable(*row) for row in rows)  # stamped as they are: used unread next time
     # a later build replaces output/: the cold build's pages can no longer be read (not misread)
     _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
     fast_build(root)
