@@ -555,21 +555,11 @@ class PageStore:
         one system call for each page of a cold build (a name taken goes through `_place`)."""
         filled = "\n".join(f"{a.decode()}\t{b.decode()}" for a, b in swaps if a != b)
         path = self._path(html_digest, filled)
-        for attempt in (1, 2):
-            try:
-                os.link(written, path)
+        try:
+            if self._in_folder(lambda: os.link(written, path)):
                 return filled, "%d %d %d" % state  # a link keeps the file's size, mtime and inode
-            except FileExistsError:
-                break
-            except FileNotFoundError:  # the folder is not there yet
-                if attempt == 2:
-                    break
-                try:
-                    os.makedirs(self.folder, exist_ok=True)
-                except OSError:
-                    break
-            except OSError:
-                break
+        except FileExistsError:
+            pass
         kept = self._place(path, filled, html_digest, lambda tmp: os.link(written, tmp))
         return kept if kept[0] is not None else self.put(data, html_digest)
 
@@ -582,23 +572,36 @@ class PageStore:
         if stamp is not None and self.holds(html_digest, filled):
             return filled, stamp
         tmp = f"{path}.{os.getpid()}.tmp"
-        for attempt in (1, 2):
-            try:
-                make(tmp)
+        try:
+            if self._in_folder(lambda: make(tmp)):
                 os.replace(tmp, path)
                 stamp = self._stamp(path)
-                return (filled, stamp) if stamp is not None else (None, None)
+                if stamp is not None:
+                    return filled, stamp
+        except OSError:
+            pass
+        _forget_file(tmp)
+        return None, None
+
+    def _in_folder(self, make) -> bool:
+        """Run `make` (which creates a file in the store), making the store's folder first if it
+        is not there; False if it fails (FileExistsError is raised: the name is taken)."""
+        for attempt in (1, 2):
+            try:
+                make()
+                return True
+            except FileExistsError:
+                raise
             except FileNotFoundError:  # the folder is not there yet
                 if attempt == 2:
-                    break
+                    return False
                 try:
                     os.makedirs(self.folder, exist_ok=True)
                 except OSError:
-                    break
+                    return False
             except OSError:
-                break
-        _forget_file(tmp)
-        return None, None
+                return False
+        return False
 
     def holds(self, html_digest: str, filled: str) -> bool:
         """Whether the page's file holds it (read and checked; a file that does not is removed)."""
