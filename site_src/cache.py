@@ -513,7 +513,7 @@ class PageStore:
     into a file of an output tree (they write new files and swap trees), but a person might: a
     file whose row's `stamp` (size, mtime, inode) still matches is used unread (`usable`); one
     that differs (edited in place, or restored from an archive: CI's cache) is read and checked
-    first (`holds`), and `get` checks the bytes it reads anyway (a file that fails, or cannot be
+    first (`checked`), and `get` checks the bytes it reads anyway (a file that fails, or cannot be
     read, is removed: the next build renders that page again). Files no row names are removed by
     `sweep` once their mtime is `SWEEP_AFTER` old: a build's files are written before its rows
     are committed. (A file another build still reads lazily may be swept meanwhile: that build
@@ -569,7 +569,7 @@ class PageStore:
         place (a reader never sees half a page; an output file edited in place since it was
         linked here is replaced, not reused)."""
         stamp = self._stamp(path)
-        if stamp is not None and self.holds(html_digest, filled):
+        if stamp is not None and self.checked(html_digest, filled) is not None:
             return filled, stamp
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
@@ -603,13 +603,13 @@ class PageStore:
                 return False
         return False
 
-    def holds(self, html_digest: str, filled: str) -> bool:
-        """Whether the page's file holds it (read and checked; a file that does not is removed)."""
+    def checked(self, html_digest: str, filled: str) -> bytes | None:
+        """The page as rendered if its file holds it (read and checked), else None (a file that
+        does not hold it is removed)."""
         try:
-            self.get(("", html_digest, filled))
-            return True
+            return self.get(("", html_digest, filled))
         except CacheChanged:
-            return False
+            return None
 
     def stamp_of(self, html_digest: str, filled: str) -> str | None:
         return self._stamp(self._path(html_digest, filled))
@@ -802,20 +802,21 @@ class Cache:
             if path not in paths:
                 continue
             kept: Any = None
-            # a stamp that differs: the file was changed in place (not used, and removed) or the
-            # cache was restored from an archive (CI: new inodes): checked, then stamped anew
-            usable = filled is not None and store.usable(d, filled, stamp)
-            if filled is not None and not usable and store.holds(d, filled):
-                usable, now = True, store.stamp_of(d, filled)
-                if now is not None:
-                    restamped.append((now, path))
-            if usable:
+            if filled is not None and store.usable(d, filled, stamp):
                 kept = Stored(store, (path, d, filled))
                 if html:
                     try:
                         kept = kept.read()
                     except CacheChanged:
                         kept = None
+            elif filled is not None:
+                # a stamp that differs: the file was changed in place (not used, and removed) or
+                # the cache was restored from an archive (CI: new inodes): checked, stamped anew
+                data = store.checked(d, filled)
+                now = store.stamp_of(d, filled) if data is not None else None
+                if now is not None:
+                    restamped.append((now, path))
+                    kept = data if html else Stored(store, (path, d, filled))
             out[path] = (base, kept, facts, d)
         self._write("UPDATE renders SET stamp = ? WHERE path = ?", restamped)
         return out

@@ -19,9 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cache import KIND_ATTR, field_read, page_read
-
-_ABSENT = object()
+from .cache import ABSENT, KIND_ATTR, field_read, page_read
 
 
 @dataclass
@@ -108,7 +106,7 @@ def changed_reads(old, new, universe: dict[str, set]) -> set[tuple]:
             if page_read(old_pages, key, attr) != page_read(new_pages, key, attr):
                 out.add(("page", (key, attr)))
     for key in universe.get("pages", ()):
-        a, b = old_pages.get(key, _ABSENT), new_pages.get(key, _ABSENT)
+        a, b = old_pages.get(key, ABSENT), new_pages.get(key, ABSENT)
         if a is not b and a != b:
             out.add(("pages", key))
     same_keys = list(old_pages) == list(new_pages)
@@ -118,7 +116,7 @@ def changed_reads(old, new, universe: dict[str, set]) -> set[tuple]:
     for name, keys in universe.items():
         if name in ("page", "pages", "pages_keys", KIND_ATTR):
             continue
-        a, b = getattr(old, name, _ABSENT), getattr(new, name, _ABSENT)
+        a, b = getattr(old, name, ABSENT), getattr(new, name, ABSENT)
         if a is b:  # the same object (the graph of a save that changed no links: resolve_again)
             continue
         for key in keys:

@@ -607,7 +607,7 @@ class _RenderStage:
         """Put a fresh page's HTML as rendered in the cache's `PageStore`: its row's (filled,
         stamp), or Nones (not kept: the next build that needs it renders it again). A page a worker
         wrote into the new tree was kept there already (`_render_one`: `html` is that outcome)."""
-        if isinstance(html, tuple) and not isinstance(html, Stored):
+        if type(html) is tuple:
             return html
         return self.store.put(html if isinstance(html, bytes) else html.read(), html_digest)  # type: ignore[union-attr]
 

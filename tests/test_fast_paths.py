@@ -588,8 +588,8 @@ def test_a_cache_restored_from_an_archive_serves_every_page(synthetic, tmp_path,
     from site_src import cache as cache_mod
 
     checked: list[str] = []
-    real_holds = cache_mod.PageStore.holds
-    monkeypatch.setattr(cache_mod.PageStore, "holds", lambda self, *a: checked.append(a[0]) or real_holds(self, *a))
+    real_checked = cache_mod.PageStore.checked
+    monkeypatch.setattr(cache_mod.PageStore, "checked", lambda self, *a: checked.append(a[0]) or real_checked(self, *a))
     built = fast_build(root)
     assert built.stats["rendered"] == 0 and tree_bytes(root / "output") == first.files
     assert len(checked) == built.stats["render_cached"]
