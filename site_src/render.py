@@ -232,6 +232,27 @@ def relative(from_url: str, to_url: str) -> str:
     """A link from page `from_url` ('notices/cp504/') to `to_url` (a site path), working from file:// too."""
     if to_url.startswith(_EXTERNAL):
         return to_url
+    cut = from_url.rfind("/", 0, -1) + 1 if from_url.endswith("/") else 0
+    if cut and "#" not in to_url and not (to_url + "/").startswith(from_url) and not _needs_normalising(from_url):
+        # not within the page's own folder: one level up, then as from the folder above, which
+        # every page beside it shares (a notice's ~40 links to other notices and the assets)
+        rel = _from_folder(from_url[:cut], to_url)
+        if rel is not None:
+            return rel
+    return _relative(from_url, to_url)
+
+
+@lru_cache(maxsize=1 << 16)
+def _from_folder(folder: str, to_url: str) -> str | None:
+    """`relative(page, to_url)` for any page in a subfolder of `folder` that `to_url` is not
+    within; None where a path has anything to normalise or leads to `folder` itself."""
+    if _needs_normalising(to_url):
+        return None
+    rel = _relative(folder, to_url)
+    return "../" + rel if rel[0] != "." or rel.startswith("..") else None
+
+
+def _relative(from_url: str, to_url: str) -> str:
     base = from_url if from_url.endswith("/") or not from_url else posixpath.dirname(from_url) + "/"
     frag = ""
     if "#" in to_url:

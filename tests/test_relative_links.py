@@ -45,3 +45,22 @@ def test_relpath_is_posixpaths_for_any_paths(to_url, base):
     base = base if not base or base.endswith("/") else base + "/"
     expected = posixpath.relpath("/" + to_url, "/" + base) if (to_url or base) else "."
     assert render._relpath(to_url, base) == expected
+
+
+_LINKS = st.text(alphabet=st.sampled_from(list("ab/.#")), max_size=10)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_LINKS, _LINKS)
+@example("a/b/", "a/c/")  # a neighbour: the shortcut through the folder above
+@example("a/b/", "a/")  # the folder above itself
+@example("a/b/", "a/b")  # the page's own folder, without its slash
+@example("a/b/", "a/b#x")
+@example("a/b/", "a/./b/")
+@example("a//b/", "a/b/")
+@example("a/b/", "a/bb/")
+def test_relative_is_the_same_through_the_folder_above(from_url, to_url):
+    """`relative` links to a page outside the linking page's folder as from the folder above (the
+    answer memoised per folder); the link is the one worked out from the page itself."""
+    expected = to_url if to_url.startswith(render._EXTERNAL) else render._relative(from_url, to_url)
+    assert render.relative(from_url, to_url) == expected
