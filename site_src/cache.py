@@ -673,6 +673,13 @@ def _forget_file(path: str) -> None:
         pass
 
 
+@dataclasses.dataclass(frozen=True)
+class Pickled:
+    """A value already pickled (made in another process), for `Cache.put` to store as it is."""
+
+    data: bytes
+
+
 class Transaction:
     """Statements in one SQLite transaction, begun when made: kept if `commit` is reached, and at
     any SQLite error nothing of it is (the cache is then only slower next time, never wrong)."""
@@ -883,7 +890,9 @@ class Cache:
         return bool(self._query("SELECT 1 FROM kv WHERE k = ?", (name,)))
 
     def put(self, name: str, value: Any) -> None:
-        self._write("INSERT OR REPLACE INTO kv VALUES (?, ?)", [(name, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))])
+        """Keep `value` under `name` (a `Pickled` value as it is)."""
+        blob = value.data if isinstance(value, Pickled) else pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        self._write("INSERT OR REPLACE INTO kv VALUES (?, ?)", [(name, blob)])
 
     def close(self) -> None:
         if self.db is not None:

@@ -92,5 +92,9 @@ def atom(site: Site, config: SiteConfig) -> bytes:
     return ("\n".join(line for line in out if line) + "\n").encode("utf-8")
 
 
+SITE_FILES = ("sitemap.xml", "robots.txt", "feed.xml")
+
+
 def site_files(site: Site, config: SiteConfig) -> dict[str, bytes]:
-    return {"sitemap.xml": sitemap(site, config), "robots.txt": robots(config), "feed.xml": atom(site, config)}
+    """The files named in `SITE_FILES`."""
+    return dict(zip(SITE_FILES, (sitemap(site, config), robots(config), atom(site, config)), strict=True))

@@ -144,3 +144,70 @@ def imap_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: i
     finally:
         _JOB = None
         gc.unfreeze()
+
+
+class Forked:
+    """A call running in a forked process (`fork_call`)."""
+
+    def __init__(self, pid: int, fd: int):
+        self.pid, self.fd = pid, fd
+
+    def result(self) -> Any | None:
+        """Its return value, once it has ended; None if it failed (raised, was killed)."""
+        import pickle
+
+        chunks = []
+        with os.fdopen(self.fd, "rb") as pipe:  # read to the end first: a result larger than the
+            while chunk := pipe.read(1 << 20):  # pipe's buffer keeps the process waiting on it
+                chunks.append(chunk)
+        _, status = os.waitpid(self.pid, 0)
+        if status != 0:
+            return None
+        try:
+            return pickle.loads(b"".join(chunks))
+        except Exception:  # noqa: BLE001 - cut short: treated as failed
+            return None
+
+    def cancel(self) -> None:
+        """Stop it and let it go (its result is not wanted)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+
+
+def fork_call(func: Callable[[], Any]) -> Forked | None:
+    """`func()` in a forked process while this one goes on; its result (pickled back through a
+    pipe) from `Forked.result`. None where forking is not safe (`can_fork`): the caller then
+    calls `func` itself. The process shares this one's memory as it was (copy-on-write), so
+    nothing is sent to it; it must not use what cannot be shared across a fork (the cache's
+    SQLite connection)."""
+    if not can_fork():
+        return None
+    import pickle
+
+    read_end, write_end = os.pipe()
+    gc.freeze()  # as for the pool: the child's collector would touch (copy) every inherited page
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        gc.unfreeze()
+        return None
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            _worker_start()
+            os.close(read_end)
+            data = pickle.dumps(func(), pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
+            code = 0
+        finally:
+            os._exit(code)  # no exit handlers, no flushing of the parent's buffers
+    gc.unfreeze()
+    os.close(write_end)
+    return Forked(pid, read_end)

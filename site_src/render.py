@@ -723,6 +723,7 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
                 catalogue_memo: dict[str, str] | None = None,
                 kept: dict[str, dict] | None = None,
                 env: jinja2.Environment | None = None,
+                pages_done: Callable[[Files, dict[str, str], list[Diagnostic]], None] | None = None,
                 ) -> tuple[Files, dict[str, str], list[Diagnostic]]:
     """Render every page and data file. Returns (files, output path -> source path, diagnostics).
 
@@ -732,7 +733,9 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
     `env` is a `make_env(template_dir)` to reuse with its compiled templates (the dev server's,
     kept while the templates are unchanged: compiling them costs ~0.1 s a rebuild). `render_pages`
     may hand back a page as where its bytes are (`spill.Stored`: in the build's spill file or the
-    cache); `files` then reads them from there, filling in the late assets, when asked."""
+    cache); `files` then reads them from there, filling in the late assets, when asked.
+    `pages_done(files, sources, problems)` is called once every page is in `files`, before the
+    data files (`DATA_FILES`) are made."""
     def table(name: str) -> dict | None:
         return kept.setdefault(name, {}) if kept is not None else None
 
@@ -763,7 +766,13 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
     if late_memo is not None:
         late_memo.clear()
         late_memo.update(late_kept)
+    if pages_done is not None:
+        pages_done(files, sources, problems)
     files["notices.json"] = catalogue(site, catalogue_memo, table("catalogue"), table("catalogue_document"))
     files["_headers"] = headers.headers_file()
     files.update(feeds.site_files(site, config))
     return files, sources, problems
+
+
+DATA_FILES = ("notices.json", "_headers", *feeds.SITE_FILES)
+"""The files `render_site` makes after the pages (`pages_done` is called before them)."""

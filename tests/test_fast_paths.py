@@ -8,6 +8,7 @@ stale. Timings are not asserted here: bench/run.py measures them (docs/performan
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -1777,3 +1778,98 @@ def test_a_publish_whose_new_folder_was_deleted_says_so_and_keeps_output(tmp_pat
     with pytest.raises(write.OutputChanged, match="run the build again"):
         write.publish(tmp_path, {"index.html": b"new"}, staging=staging)
     assert (tmp_path / "output" / "index.html").read_bytes() == b"live"
+
+
+def _break_links(root: Path) -> None:
+    """A link to a page that is not made and one to an id that is not there, for the check."""
+    target = root / "content" / "notices" / "cp1003.md"
+    target.write_text(target.read_text(encoding="utf-8")
+                      + "\nSee [a page gone](../cp9999/) and [no such part](../cp1004/#nowhere).\n",
+                      encoding="utf-8")
+
+
+def _spy_ahead(monkeypatch) -> list:
+    """What each `_CheckAhead.result` gave: the check's outcome from the forked process, or None."""
+    from site_src import pipeline
+
+    real, seen = pipeline._CheckAhead.result, []
+
+    def result(self, files):
+        seen.append(real(self, files))
+        return seen[-1]
+    monkeypatch.setattr(pipeline._CheckAhead, "result", result)
+    return seen
+
+
+def test_a_full_check_begun_in_another_process_finds_what_the_build_would(synthetic, tmp_path, monkeypatch):
+    """A cold command-line build begins its full check in a forked process as soon as the pages
+    are rendered (`pipeline._CheckAhead`): the same problems, placed on the same lines, as the
+    check made in the build itself, and a memo the next build's incremental check goes on from."""
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    _break_links(root)
+    ref = plain_build(root, write=False)
+    assert {d.code for d in ref.report.errors} == {"link-broken", "link-fragment"}
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    seen = _spy_ahead(monkeypatch)
+    cold = fast_build(root, write=False)
+    assert len(seen) == 1 and seen[0] is not None  # checked in the other process
+    same(ref, cold)
+    real_check, memos = pipeline.check_site_incremental, []
+
+    def spy(*args, **kw):
+        memos.append(kw.get("memo"))
+        return real_check(*args, **kw)
+    monkeypatch.setattr(pipeline, "check_site_incremental", spy)
+    _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
+    again = fast_build(root, write=False)
+    assert seen[1:] == [None] and len(memos) == 1 and memos[0] is not None  # here, going on from its memo
+    same(plain_build(root, write=False), again)
+
+
+@pytest.mark.parametrize("how", ["fails", "other files"])
+def test_a_check_begun_ahead_that_fails_or_checked_other_files_is_made_again(synthetic, tmp_path, monkeypatch,
+                                                                              how):
+    """The forked check's outcome is used only if it ran to its end over the very files the build
+    made; otherwise the build checks them itself, with the same result."""
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    _break_links(root)
+    ref = plain_build(root, write=False)
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    if how == "fails":
+        def broken(self, files, sources):
+            raise RuntimeError("the check's process fails")
+        monkeypatch.setattr(pipeline._CheckAhead, "_full_check", broken)
+    else:  # it stands in for one data file fewer than the build makes
+        monkeypatch.setattr(pipeline, "DATA_FILES", pipeline.DATA_FILES[1:])
+    seen = _spy_ahead(monkeypatch)
+    built = fast_build(root, write=False)
+    assert seen == [None]
+    same(ref, built)
+
+
+def test_a_build_stopped_while_its_check_runs_ahead_stops_that_process(synthetic, tmp_path, monkeypatch):
+    """Ctrl-C after the check has begun in its own process: that process is stopped and reaped,
+    not left running (or a zombie) after the build."""
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    real_fork, forked = parallel.fork_call, []
+
+    def fork_call(func):
+        forked.append(real_fork(func))
+        return forked[-1]
+    monkeypatch.setattr(parallel, "fork_call", fork_call)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "_remember_catalogue", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fast_build(root)
+    assert len(forked) == 1 and forked[0] is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(forked[0].pid, 0)  # gone, and reaped
