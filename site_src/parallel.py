@@ -153,14 +153,19 @@ class Forked:
         self.pid, self.fd = pid, fd
 
     def result(self) -> Any | None:
-        """Its return value, once it has ended; None if it failed (raised, was killed)."""
+        """Its return value, once it has ended; None if it failed (raised, was killed). Stopped
+        while waiting (Ctrl-C), it stops the process too."""
         import pickle
 
         chunks = []
-        with os.fdopen(self.fd, "rb") as pipe:  # read to the end first: a result larger than the
-            while chunk := pipe.read(1 << 20):  # pipe's buffer keeps the process waiting on it
-                chunks.append(chunk)
-        _, status = os.waitpid(self.pid, 0)
+        try:
+            with os.fdopen(self.fd, "rb") as pipe:  # read to the end first: a result larger than
+                while chunk := pipe.read(1 << 20):  # the pipe's buffer keeps the process waiting on it
+                    chunks.append(chunk)
+            status = _reap(self.pid)
+        except BaseException:
+            _stop(self.pid)
+            raise
         if status != 0:
             return None
         try:
@@ -171,20 +176,36 @@ class Forked:
     def cancel(self) -> None:
         """Stop it and let it go (its result is not wanted)."""
         try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            os.close(self.fd)
+        except OSError:  # closed already (by `result`)
             pass
-        os.close(self.fd)
-        os.waitpid(self.pid, 0)
+        _stop(self.pid)
+
+
+def _reap(pid: int) -> int:
+    """The exit status of the child `pid`, once it has ended (-1 if it cannot be told)."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:  # reaped already, or SIGCHLD ignored
+        return -1
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _reap(pid)
 
 
 def fork_call(func: Callable[[], Any]) -> Forked | None:
     """`func()` in a forked process while this one goes on; its result (pickled back through a
-    pipe) from `Forked.result`. None where forking is not safe (`can_fork`): the caller then
-    calls `func` itself. The process shares this one's memory as it was (copy-on-write), so
-    nothing is sent to it; it must not use what cannot be shared across a fork (the cache's
-    SQLite connection)."""
-    if not can_fork():
+    pipe) from `Forked.result`. None where it would not pay or is not safe (one core, `can_fork`):
+    the caller then calls `func` itself. The process shares this one's memory as it was
+    (copy-on-write), so nothing is sent to it; it must not use what cannot be shared across a
+    fork (the cache's SQLite connection). Call it within `write.signals_held()` and keep what it
+    returns before leaving that block, so that a Ctrl-C cannot lose the process."""
+    if workers() < 2 or not can_fork():
         return None
     import pickle
 
@@ -201,6 +222,8 @@ def fork_call(func: Callable[[], Any]) -> Forked | None:
         code = 1
         try:
             _worker_start()
+            if hasattr(signal, "pthread_sigmask"):  # held by the caller around the fork
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
             os.close(read_end)
             data = pickle.dumps(func(), pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_end, "wb") as pipe:

@@ -791,7 +791,8 @@ class _CheckAhead:
         if sum(1 for p in files if p.endswith(".html")) < parallel.MIN_ITEMS:
             return
         self.names = frozenset([*files, *DATA_FILES])
-        self.child = parallel.fork_call(lambda: self._full_check(files, sources))
+        with signals_held():  # a Ctrl-C now would lose the process: it waits for the block's end
+            self.child = parallel.fork_call(lambda: self._full_check(files, sources))
 
     def _full_check(self, files: Files, sources: dict[str, str]) -> tuple[list[Diagnostic], bytes]:
         """In the forked process: `check_site_incremental` as `_check` would call it with no memo;
@@ -811,7 +812,7 @@ class _CheckAhead:
         if set(files) != self.names:
             child.cancel()
             return None
-        return child.result()
+        return child.result()  # stopped while waiting, it stops the process itself
 
     def cancel(self) -> None:
         if self.child is not None:

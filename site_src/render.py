@@ -232,8 +232,9 @@ def relative(from_url: str, to_url: str) -> str:
     """A link from page `from_url` ('notices/cp504/') to `to_url` (a site path), working from file:// too."""
     if to_url.startswith(_EXTERNAL):
         return to_url
-    cut = from_url.rfind("/", 0, -1) + 1 if from_url.endswith("/") else 0
-    if cut and "#" not in to_url and not (to_url + "/").startswith(from_url) and not _needs_normalising(from_url):
+    cut = from_url.rfind("/", 0, -1) + 1 if from_url.endswith("/") and from_url[0] != "/" else 0
+    if cut and "#" not in to_url and to_url[:1] != "/" and not (to_url + "/").startswith(from_url) \
+            and not _needs_normalising(from_url):
         # not within the page's own folder: one level up, then as from the folder above, which
         # every page beside it shares (a notice's ~40 links to other notices and the assets)
         rel = _from_folder(from_url[:cut], to_url)

@@ -1873,3 +1873,51 @@ def test_a_build_stopped_while_its_check_runs_ahead_stops_that_process(synthetic
     assert len(forked) == 1 and forked[0] is not None
     with pytest.raises(ProcessLookupError):
         os.kill(forked[0].pid, 0)  # gone, and reaped
+
+
+def test_a_build_stopped_while_it_waits_for_the_check_ahead_stops_that_process(synthetic, tmp_path, monkeypatch):
+    """Ctrl-C while the build waits for the check's outcome (its process still checking): that
+    process is stopped and reaped too."""
+    import signal
+    import threading
+    import time
+
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    real_full = pipeline._CheckAhead._full_check
+
+    def slow(self, files, sources):
+        time.sleep(3)
+        return real_full(self, files, sources)
+    monkeypatch.setattr(pipeline._CheckAhead, "_full_check", slow)
+    real_result, children = pipeline._CheckAhead.result, []
+
+    def result(self, files):
+        children.append(self.child.pid)
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return real_result(self, files)
+    monkeypatch.setattr(pipeline._CheckAhead, "result", result)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        fast_build(root)
+    assert time.monotonic() - started < 3  # not waited for
+    with pytest.raises(ProcessLookupError):
+        os.kill(children[0], 0)  # gone, and reaped
+
+
+def test_cache_rows_stored_in_batches_serve_the_next_edit(synthetic, tmp_path, monkeypatch):
+    """The render rows and their reads' digests are stored batch by batch while the workers
+    render (`_RenderStage._store_rows`): every batch's pages are cache hits after one edit."""
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(pipeline, "RENDER_ROWS", 7)
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    cold = fast_build(root)
+    assert cold.stats["rendered"] > 5 * 7
+    _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
+    again = fast_build(root)
+    assert again.stats["rendered"] < again.stats["render_cached"] / 3, again.stats
+    same(plain_build(root, write=False), again)

@@ -59,6 +59,8 @@ _LINKS = st.text(alphabet=st.sampled_from(list("ab/.#")), max_size=10)
 @example("a/b/", "a/./b/")
 @example("a//b/", "a/b/")
 @example("a/b/", "a/bb/")
+@example("/a/b/", "a/b/c")  # one of them from the root: its segments are the same, its text is not
+@example("a/b/", "/a/b/c")
 def test_relative_is_the_same_through_the_folder_above(from_url, to_url):
     """`relative` links to a page outside the linking page's folder as from the folder above (the
     answer memoised per folder); the link is the one worked out from the page itself."""
