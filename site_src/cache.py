@@ -539,7 +539,7 @@ class PageStore:
             st = os.stat(path)
         except OSError:
             return None
-        return f"{st.st_size} {st.st_mtime_ns} {st.st_ino}"
+        return _stamp_text((st.st_size, st.st_mtime_ns, st.st_ino))
 
     def put(self, data: bytes, html_digest: str) -> tuple[str | None, str | None]:
         """Keep `data` (the page as rendered, hashing to `html_digest`): its (filled, stamp), or
@@ -557,7 +557,7 @@ class PageStore:
         path = self._path(html_digest, filled)
         try:
             if self._in_folder(lambda: os.link(written, path)):
-                return filled, "%d %d %d" % state  # a link keeps the file's size, mtime and inode
+                return filled, _stamp_text(state)  # a link keeps the file's size, mtime and inode
         except FileExistsError:
             pass
         kept = self._place(path, filled, html_digest, lambda tmp: os.link(written, tmp))
@@ -654,6 +654,11 @@ class PageStore:
                     os.unlink(entry.path)
             except OSError:
                 pass
+
+
+def _stamp_text(state: tuple[int, int, int]) -> str:
+    """A file's (size, mtime_ns, inode) as a row keeps it."""
+    return "%d %d %d" % state
 
 
 @functools.lru_cache(maxsize=64)

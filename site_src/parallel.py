@@ -61,6 +61,10 @@ class WorkerDied(RuntimeError):
     """A worker process ended before returning its part of the work."""
 
 
+HELD = {signal.SIGINT, signal.SIGTERM}
+"""The signals `write.signals_held` holds back around a fork."""
+
+
 def _worker_start() -> None:
     # Forked workers inherit the build's handlers (SIGTERM raises KeyboardInterrupt there, see
     # write.build_lock); a signal to the whole process group is the parent's to handle.
@@ -146,6 +150,42 @@ def imap_items(func: Callable[[Any], Any], items: Sequence[Any], *, min_items: i
         gc.unfreeze()
 
 
+def fork_child(func: Callable[[], Any]) -> int:
+    """A forked process that runs `func()` and ends (exit status 0 if it returned, 1 if it
+    raised), without the parent's exit handlers or buffers; its pid, for `reap` or `stop`.
+    Ctrl-C is left to the parent. Call it within `write.signals_held()` and keep the pid before
+    leaving that block, so that a Ctrl-C cannot lose the process (the child unblocks them)."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            _worker_start()
+            if hasattr(signal, "pthread_sigmask"):
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
+            func()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def reap(pid: int) -> int:
+    """The exit status of the child `pid`, once it has ended (-1 if it cannot be told)."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:  # reaped already, or SIGCHLD ignored
+        return -1
+
+
+def stop(pid: int) -> None:
+    """Kill the child `pid` and reap it."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    reap(pid)
+
+
 class Forked:
     """A call running in a forked process (`fork_call`)."""
 
@@ -162,9 +202,9 @@ class Forked:
             with os.fdopen(self.fd, "rb") as pipe:  # read to the end first: a result larger than
                 while chunk := pipe.read(1 << 20):  # the pipe's buffer keeps the process waiting on it
                     chunks.append(chunk)
-            status = _reap(self.pid)
+            status = reap(self.pid)
         except BaseException:
-            _stop(self.pid)
+            stop(self.pid)
             raise
         if status != 0:
             return None
@@ -179,58 +219,35 @@ class Forked:
             os.close(self.fd)
         except OSError:  # closed already (by `result`)
             pass
-        _stop(self.pid)
-
-
-def _reap(pid: int) -> int:
-    """The exit status of the child `pid`, once it has ended (-1 if it cannot be told)."""
-    try:
-        return os.waitpid(pid, 0)[1]
-    except ChildProcessError:  # reaped already, or SIGCHLD ignored
-        return -1
-
-
-def _stop(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    _reap(pid)
+        stop(self.pid)
 
 
 def fork_call(func: Callable[[], Any]) -> Forked | None:
-    """`func()` in a forked process while this one goes on; its result (pickled back through a
-    pipe) from `Forked.result`. None where it would not pay or is not safe (one core, `can_fork`):
-    the caller then calls `func` itself. The process shares this one's memory as it was
-    (copy-on-write), so nothing is sent to it; it must not use what cannot be shared across a
-    fork (the cache's SQLite connection). Call it within `write.signals_held()` and keep what it
-    returns before leaving that block, so that a Ctrl-C cannot lose the process."""
+    """`func()` in a forked process (`fork_child`) while this one goes on; its result (pickled
+    back through a pipe) from `Forked.result`. None where it would not pay or is not safe (one
+    core, `can_fork`): the caller then calls `func` itself. The process shares this one's memory
+    as it was (copy-on-write), so nothing is sent to it; it must not use what cannot be shared
+    across a fork (the cache's SQLite connection). Call it within `write.signals_held()`."""
     if workers() < 2 or not can_fork():
         return None
     import pickle
 
     read_end, write_end = os.pipe()
+
+    def call() -> None:
+        os.close(read_end)
+        data = pickle.dumps(func(), pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(data)
+
     gc.freeze()  # as for the pool: the child's collector would touch (copy) every inherited page
     try:
-        pid = os.fork()
+        pid = fork_child(call)
     except OSError:
         os.close(read_end)
         os.close(write_end)
-        gc.unfreeze()
         return None
-    if pid == 0:  # the child: never returns
-        code = 1
-        try:
-            _worker_start()
-            if hasattr(signal, "pthread_sigmask"):  # held by the caller around the fork
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-            os.close(read_end)
-            data = pickle.dumps(func(), pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(data)
-            code = 0
-        finally:
-            os._exit(code)  # no exit handlers, no flushing of the parent's buffers
-    gc.unfreeze()
+    finally:
+        gc.unfreeze()
     os.close(write_end)
     return Forked(pid, read_end)

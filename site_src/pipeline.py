@@ -576,8 +576,8 @@ class _RenderStage:
     def _store_rows(self, writer: RenderRows | None, rows: list) -> None:
         """Fresh renders' cache rows, and the digests of their reads (`remember_tokens`), made
         as they arrive, while the workers render the rest: the build process has time to spare
-        then (a cold build at 4000 notices: 0.3 s less, 8 of 8 pairs). Then let go (`rows` is
-        emptied): their reads' lines and pickles are ~16 MiB at 4000."""
+        then (round 14 of docs/performance.md). Then let go (`rows` is emptied): their reads'
+        lines and pickles are ~16 MiB at 4000 notices."""
         for row in rows:
             self.recorder.remember_tokens(self.last_reads, row[2], row[3], self.used_reads)
         if writer is not None:
@@ -799,7 +799,7 @@ class _CheckAhead:
         the memo comes back pickled, as the cache stores it."""
         for name in DATA_FILES:
             files[name] = b""
-        digests = {p: self.stage.html_digests.get(p) or digest(files[p]) for p in files if p.endswith(".html")}
+        digests = _file_digests(files, self.stage.html_digests, self.stage.swaps)[1]  # the pages' as `_check`'s
         out, memo = check_site_incremental(files, sources, base_path=self.config.base_path,
                                            facts=_all_facts(files, self.stage.facts), digests=digests)
         return out, pickle.dumps(memo, pickle.HIGHEST_PROTOCOL)

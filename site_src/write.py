@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import parallel
 from .spill import write_all
 
 _RENAME_EXCHANGE = 2
@@ -161,27 +162,14 @@ class Prelink:
             return None
         src, dest = root / output_name, root / f".{output_name}.tmp-prelink-{os.getpid()}"
         shutil.rmtree(dest, ignore_errors=True)
-        pid = os.fork()
-        if pid == 0:  # the child: link, then leave without running the parent's clean-up code
-            code = 1
-            try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                if hasattr(signal, "pthread_sigmask"):
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
-                _link_tree(os.fspath(src), os.fspath(dest))
-                code = 0
-            finally:
-                os._exit(code)
-        return cls(pid, dest)
+        return cls(parallel.fork_child(lambda: _link_tree(os.fspath(src), os.fspath(dest))), dest)
 
     def finish(self) -> Path | None:
         """Wait for the copy: its folder if it is complete, else None (and it is removed)."""
         pid, self.pid = self.pid, None  # reaped: its number may be another process's from now on
         if pid is None:
             return None
-        _pid, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) == 0 and self.path.is_dir():
+        if parallel.reap(pid) == 0 and self.path.is_dir():
             return self.path
         shutil.rmtree(self.path, ignore_errors=True)
         return None
@@ -189,18 +177,8 @@ class Prelink:
     def cancel(self) -> None:
         pid, self.pid = self.pid, None
         if pid is not None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+            parallel.stop(pid)
         shutil.rmtree(self.path, ignore_errors=True)
-
-
-_HELD = {signal.SIGINT, signal.SIGTERM}
 
 
 @contextmanager
@@ -211,7 +189,7 @@ def signals_held():
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, parallel.HELD)
     try:
         yield
     finally:
