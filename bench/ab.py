@@ -12,7 +12,8 @@ medians, the median of the pairs' differences and how many pairs each side won.
 A is `--base` (a git revision, checked out into a temporary worktree and removed at the end) or
 `--other` (another checkout's folder); B is this checkout. Both build `bench/out/<N>/` with this
 checkout's templates and static files (`run.prepare`): what is compared is the generator's code.
-Each build is `python build.py --no-search` in a fresh process, as `run.py` times it:
+Each build is `python build.py --no-search` in a fresh process, as `run.py` times it
+(`--search`: `python build.py`, the search index included):
 * cold (default): output/, .cache/ and the spare tree moved aside first;
 * `--edit`: a cold build (not timed), then one notice's body edited and the build timed.
 Besides wall time: the user and system CPU seconds of the build and its workers, and the peak
@@ -62,22 +63,23 @@ def checkout(base: str | None, other: str | None) -> Iterator[Path]:
         subprocess.run(["git", "-C", str(run.PROJECT), "worktree", "remove", "--force", str(folder)], check=False)
 
 
-def build(project: Path, root: Path) -> tuple[float, float, float, float]:
-    """(wall s, user s, system s, peak MiB) of one `build.py --no-search` of `root` by `project`."""
+def build(project: Path, root: Path, search: bool = False) -> tuple[float, float, float, float]:
+    """(wall s, user s, system s, peak MiB) of one `build.py --no-search` (`search`: `build.py`)
+    of `root` by `project`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cmd = [sys.executable, str(project / "build.py"), "build", "--root", str(root), "--no-search"]
+    cmd = [sys.executable, str(project / "build.py"), "build", "--root", str(root), *([] if search else ["--no-search"])]
     wall, peak = run.timed(cmd)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime, peak
 
 
-def one(project: Path, root: Path, edit: bool, turn: int) -> tuple[float, float, float, float]:
+def one(project: Path, root: Path, edit: bool, turn: int, search: bool = False) -> tuple[float, float, float, float]:
     run.clean(root)
     if not edit:
-        return build(project, root)
-    build(project, root)
+        return build(project, root, search)
+    build(project, root, search)
     run.edit(root, turn)
-    return build(project, root)
+    return build(project, root, search)
 
 
 def main() -> None:
@@ -88,6 +90,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=4000, help="notices in the synthetic site (default 4000)")
     ap.add_argument("--pairs", type=int, default=8, help="builds per version, in turns (default 8)")
     ap.add_argument("--edit", action="store_true", help="time a build after one edit instead of a cold build")
+    ap.add_argument("--search", action="store_true", help="build with the search index (no --no-search)")
     args = ap.parse_args()
     root = run.prepare(args.size)
     results: dict[str, list[tuple[float, float, float, float]]] = {"A": [], "B": []}
@@ -102,11 +105,11 @@ def main() -> None:
                                env=run.BUILD_ENV, check=True)
             for turn in range(args.pairs):
                 for side in ("A", "B") if turn % 2 == 0 else ("B", "A"):
-                    results[side].append(one(sides[side], root, args.edit, turn))
+                    results[side].append(one(sides[side], root, args.edit, turn, args.search))
                     print(f"pair {turn + 1}, {side}: {results[side][-1][0]:.2f} s", file=sys.stderr)
     finally:
         others.empty_trash()
-    print(f"{'cold' if not args.edit else 'one-edit'} builds of {args.size} notices, {args.pairs} in turns; "
+    print(f"{'cold' if not args.edit else 'one-edit'} builds{' with search' if args.search else ''} of {args.size} notices, {args.pairs} in turns; "
           f"A = {args.base or args.other}, B = this checkout ({os.cpu_count()} CPUs)")
     print(f"{'':3} {'wall s':>7} {'user s':>7} {'sys s':>6} {'peak MiB':>8}   (medians)")
     for side in ("A", "B"):

@@ -13,6 +13,8 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SYNTHETIC_N = 60
+"""Notices in the `synthetic` site (bench/generate.py): enough for every kind of relation."""
 
 
 def make_project(dest: Path, files: dict[str, str] | None = None, *, base: str | None = "mini") -> Path:
@@ -54,3 +56,27 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
 @pytest.fixture
 def mini(tmp_path: Path) -> Path:
     return make_project(tmp_path / "site")
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    """A synthetic site (bench/generate.py) of SYNTHETIC_N notices, made once per test module."""
+    sys.path.insert(0, str(PROJECT / "bench"))
+    from generate import generate
+
+    return generate(SYNTHETIC_N, tmp_path_factory.mktemp("synthetic") / "site")
+
+
+def fresh_copy(src: Path, dest: Path) -> Path:
+    """A copy of the site `src` without what its builds left (output, cache, spare tree)."""
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".cache", "output", ".output*"))
+    return dest
+
+
+def break_links(root: Path) -> None:
+    """A link to a page that is not made and one to an id that is not there, in the synthetic
+    site's cp1003, for the check to find."""
+    target = root / "content" / "notices" / "cp1003.md"
+    target.write_text(target.read_text(encoding="utf-8")
+                      + "\nSee [a page gone](../cp9999/) and [no such part](../cp1004/#nowhere).\n",
+                      encoding="utf-8")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -19,30 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PROJECT, make_project, tree_bytes
+from conftest import break_links, fresh_copy, make_project, tree_bytes
 from site_src import check, markdown, page_facts, parallel
 from site_src.load import discover, load_page, read_sources
 from site_src.pipeline import BuildOptions, build
-
-sys.path.insert(0, str(PROJECT / "bench"))
-from generate import generate  # noqa: E402
-
-SYNTHETIC_N = 60
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory) -> Path:
-    return generate(SYNTHETIC_N, tmp_path_factory.mktemp("synthetic") / "site")
 
 
 @pytest.fixture(scope="module")
 def bundled(tmp_path_factory) -> Path:
     return make_project(tmp_path_factory.mktemp("bundled") / "site", base="bundled")
-
-
-def fresh_copy(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".cache", "output", ".output*"))
-    return dest
 
 
 def plain_build(root: Path, **kw):
@@ -1780,14 +1764,6 @@ def test_a_publish_whose_new_folder_was_deleted_says_so_and_keeps_output(tmp_pat
     assert (tmp_path / "output" / "index.html").read_bytes() == b"live"
 
 
-def _break_links(root: Path) -> None:
-    """A link to a page that is not made and one to an id that is not there, for the check."""
-    target = root / "content" / "notices" / "cp1003.md"
-    target.write_text(target.read_text(encoding="utf-8")
-                      + "\nSee [a page gone](../cp9999/) and [no such part](../cp1004/#nowhere).\n",
-                      encoding="utf-8")
-
-
 def _spy_ahead(monkeypatch) -> list:
     """What each `_CheckAhead.result` gave: the check's outcome from the forked process, or None."""
     from site_src import pipeline
@@ -1808,7 +1784,7 @@ def test_a_full_check_begun_in_another_process_finds_what_the_build_would(synthe
     from site_src import pipeline
 
     root = fresh_copy(synthetic, tmp_path / "site")
-    _break_links(root)
+    break_links(root)
     ref = plain_build(root, write=False)
     assert {d.code for d in ref.report.errors} == {"link-broken", "link-fragment"}
     monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
@@ -1836,7 +1812,7 @@ def test_a_check_begun_ahead_that_fails_or_checked_other_files_is_made_again(syn
     from site_src import pipeline
 
     root = fresh_copy(synthetic, tmp_path / "site")
-    _break_links(root)
+    break_links(root)
     ref = plain_build(root, write=False)
     monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
     if how == "fails":
