@@ -848,17 +848,19 @@ class _SearchAhead:
         self.run = search.IndexRun(self.staging.path)
 
     def index(self, tree: Path, files: Files) -> None:
-        """`publish`'s before-swap step: the index begun ahead, if it read these very pages."""
-        run, self.run = self.run, None
-        if run is not None and tree == self.staging.path and self.pages == {p for p in files if p.endswith(".html")}:
-            run.wait()
+        """`publish`'s before-swap step: the index begun ahead, if it read these very pages. The
+        run stays in `self.run` until it is over, for `cancel` to stop if this is interrupted."""
+        if self.run is not None and tree == self.staging.path and self.pages == {p for p in files
+                                                                                 if p.endswith(".html")}:
+            self.run.wait()
             return
-        if run is not None:
-            run.cancel()
+        if self.run is not None:
+            self.cancel()
             shutil.rmtree(tree / "pagefind", ignore_errors=True)
         search.build_index(tree)
 
     def cancel(self) -> None:
+        """Stop the run begun ahead (a failed or interrupted build) and forget it."""
         if self.run is not None:
             self.run.cancel()
             self.run = None

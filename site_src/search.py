@@ -36,13 +36,18 @@ class IndexRun:
 
     def __init__(self, site_dir: Path):
         self.site_dir = site_dir
-        self._log = tempfile.TemporaryFile()  # not a pipe: a long error message cannot stall it
         self._failed: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._out: list = []
         try:
-            self._proc: subprocess.Popen | None = subprocess.Popen(
-                pagefind_command(site_dir), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+            # files, not pipes: a long message cannot stall it while nobody reads
+            self._out = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+            # (a Ctrl-C within Popen may leave the process unknown to this object: it gets the
+            # Ctrl-C too, being in the same process group, and stops)
+            self._proc = subprocess.Popen(pagefind_command(site_dir), stdin=subprocess.DEVNULL,
+                                          stdout=self._out[0], stderr=self._out[1])
         except OSError as exc:
-            self._proc, self._failed = None, f"could not run Pagefind: {exc}"
+            self._failed = f"could not run Pagefind: {exc}"
 
     def wait(self, timeout: float = TIMEOUT_S) -> None:
         """Until the index is written; `SearchIndexError` if it could not be."""
@@ -54,21 +59,27 @@ class IndexRun:
             except subprocess.TimeoutExpired:
                 raise SearchIndexError(f"could not run Pagefind: it took more than {timeout:.0f} s") from None
             if code != 0 or not (self.site_dir / "pagefind" / "pagefind.js").is_file():
-                self._log.seek(0)
-                detail = self._log.read().decode("utf-8", "replace").strip().splitlines()
+                detail = (self._output(1) or self._output(0)).splitlines()
                 hint = detail[-1] if detail else f"exit code {code}"
                 raise SearchIndexError(f"Pagefind failed to build the search index: {hint} "
                                        f"(install it with `pip install 'pagefind[bin]'`, or build with --no-search)")
         finally:
             self.cancel()  # stopped by Ctrl-C, a timeout or a failure: none of it is left running
 
+    def _output(self, which: int) -> str:
+        """What it wrote to stdout (0) or stderr (1)."""
+        out = self._out[which]
+        out.seek(0)
+        return out.read().decode("utf-8", "replace").strip()
+
     def cancel(self) -> None:
-        """Stop it (if still running) and reap it."""
+        """Stop it (if still running) and reap it; harmless once done."""
         if self._proc is not None:
             if self._proc.poll() is None:
                 self._proc.kill()
             self._proc.wait()
-        self._log.close()
+        for out in self._out:
+            out.close()
 
 
 def build_index(site_dir: Path) -> None:

@@ -78,12 +78,15 @@ def test_an_index_of_other_pages_than_those_published_is_made_again(synthetic, t
     def start(self, files, sources, problems):
         real_start(self, files, sources, problems)
         self.pages = self.pages - {"index.html"}  # as if it had begun before the home page was written
+        stray = self.staging.path / "pagefind" / "stale.js"  # what that run wrote (Pagefind leaves such files)
+        stray.parent.mkdir(exist_ok=True)
+        stray.write_text("stale")
     monkeypatch.setattr(pipeline._SearchAhead, "start", start)
     runs, used = spy_runs(monkeypatch), spy_used(monkeypatch)
     result = search_build(root)
     assert result.written and used == [True] and len(runs) == 2
     assert runs[0]._proc.returncode is not None  # stopped and reaped, not left running
-    assert index_of(root) == made_at_the_end[1]
+    assert index_of(root) == made_at_the_end[1]  # nothing of the first run left (stale.js)
 
 
 def test_a_build_that_fails_its_check_stops_the_index_begun_ahead(synthetic, tmp_path, monkeypatch):
@@ -100,7 +103,8 @@ def test_a_build_that_fails_its_check_stops_the_index_begun_ahead(synthetic, tmp
 @pytest.mark.parametrize("ahead", [True, False], ids=["begun ahead", "at the end"])
 def test_a_failed_index_is_reported_and_nothing_is_published(synthetic, tmp_path, monkeypatch, ahead):
     root = fresh_copy(synthetic, tmp_path / "site")
-    fail = [sys.executable, "-c", "import sys; print('Error: no pages found in the site'); sys.exit(3)"]
+    fail = [sys.executable, "-c", "import sys; print('Running Pagefind'); "
+            "print('Error: no pages found in the site', file=sys.stderr); sys.exit(3)"]
     monkeypatch.setattr(search, "pagefind_command", lambda site_dir: fail)
     if not ahead:
         monkeypatch.setattr(pipeline._SearchAhead, "start", lambda self, files, sources, problems: None)
@@ -112,3 +116,25 @@ def test_a_failed_index_is_reported_and_nothing_is_published(synthetic, tmp_path
     assert "Pagefind failed to build the search index: Error: no pages found in the site" in problem.message
     assert not result.written and not (root / "output").exists()
     assert not list(root.glob(".output.tmp-*"))
+
+
+@pytest.mark.parametrize("where", ["check", "waiting"])
+def test_an_interrupted_build_stops_the_index_begun_ahead(synthetic, tmp_path, monkeypatch, where):
+    """Ctrl-C (or SIGTERM, which the build lock turns into one) during the check, or as the
+    publish is about to wait for Pagefind: the process is stopped and reaped, and it writes
+    nothing into the removed tree after the build."""
+    root = fresh_copy(synthetic, tmp_path / "site")
+    slow = [sys.executable, "-c", "import time; time.sleep(60)"]
+    monkeypatch.setattr(search, "pagefind_command", lambda site_dir: slow)
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+    if where == "check":
+        monkeypatch.setattr(pipeline, "_check", interrupted)
+    else:  # before `wait` could stop it itself
+        monkeypatch.setattr(search.IndexRun, "wait", interrupted)
+    runs = spy_runs(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        search_build(root)
+    assert len(runs) == 1 and runs[0]._proc.returncode is not None
+    assert not list(root.glob(".output.tmp-*")) and not (root / "output").exists()
