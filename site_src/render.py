@@ -461,7 +461,6 @@ class Renderer:
             "site_graph": self.site,
             "categories": self.config.categories,
             "notices_by_category": self.notices_by_category(url) if page.kind in (HOME, LISTING, NOT_FOUND) else [],
-            "aliases_of": lambda key: self.site.pages[key].aliases,
             "guides": self.list_kind(GUIDE, url) if page.kind in (HOME, NOT_FOUND) else [],
             "sequences": [[[self.list_item(self.site.pages[k], url) for k in stage] for stage in seq]
                           for seq in self.site.sequences[:HOME_SEQUENCES]] if page.kind == HOME else [],
