@@ -305,7 +305,8 @@ def _scan_part(text: str) -> _Part:
         elif tag == "title" and part.title is None:
             end = text.find("</", m.end())
             close = _END.match(text, end) if end >= 0 else None
-            if close is None or close.group(1).lower() != "title" or "<" in text[m.end():end]:
+            if (close is None or close.group(1).lower() != "title" or "<" in text[m.end():end]
+                    or m.group(_TAG_GROUP + 2)):  # `<title/>`: an empty element to html.parser
                 part.title = _UNREADABLE  # unsure, if it is the page's first <title>
             else:
                 part.title = text[m.end():end]

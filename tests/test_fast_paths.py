@@ -124,6 +124,8 @@ EDGE_HTML = [
     b'<html lang="en"><title>t</title><body><h1>x</h1><p>unclosed <!-- comment <a href="c/">c</a></body></html>',
     b'<html lang="en"><title>t</title><body><h1>x</h1><a href="a/">a</a> text and a last <',
     b'<html lang="en"><title>t</title><body><h1>x</h1><a href="a/">a</a> 1 < 2 at the end',
+    # a self-closed <title/> is an empty element to html.parser: the text after it is no title
+    b'<html lang="en"><title/>plain</title><body><h1>x</h1></body></html>',
 ]
 
 
