@@ -193,10 +193,17 @@ def check_site_incremental(files: Mapping[str, bytes], sources: dict[str, str], 
             again = set(changed)
             changed = [p for p in html_paths if p in moved_ids or p in again
                        or not moved_ids.isdisjoint(old[p].fragment_targets.split("\n"))]
-    resolved = _resolved_links(changed, facts, base_path, links_memo, full=not reuse)
+    if links_memo is None:  # each page's links resolved as it is checked, then let go (~300k at 4000 notices)
+        upward: dict[tuple[str, str], tuple[str, str]] = {}
+
+        def links_of(path: str) -> list:
+            return resolve_links(path, facts[path].links, base_path, upward)
+    else:
+        resolved = _resolved_links(changed, facts, base_path, links_memo, full=not reuse)
+        links_of = resolved.__getitem__
     pages = {p: old[p] for p in html_paths if p in old}
     for path in changed:
-        pages[path] = _page_check(path, files, sources, facts, resolved[path],
+        pages[path] = _page_check(path, files, sources, facts, links_of(path),
                                   digests.get(path, "") if digests is not None else "")
     walk = not reuse or bool(old.keys() ^ pages.keys()) or any(
         pages[p].targets != old[p].targets or pages[p].redirect != old[p].redirect or pages[p].source != old[p].source
