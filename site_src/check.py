@@ -214,26 +214,24 @@ def check_site_incremental(files: Mapping[str, bytes], sources: dict[str, str], 
 
 
 def _resolved_links(paths: list[str], facts: dict[str, PageFacts], base_path: str,
-                    links_memo: dict[str, tuple[PageFacts, str, list]] | None, full: bool) -> dict[str, list]:
+                    links_memo: dict[str, tuple[PageFacts, str, list]], full: bool) -> dict[str, list]:
     """(url, line, target file, fragment) of every internal link of each page in `paths`;
     `links_memo` is read, and brought up to date: replaced when `full` (every page), else the
     pages resolved again are put in it and those no longer in `facts` taken out."""
     resolved: dict[str, list[tuple[str, int, str, str]]] = {}
-    old_memo = links_memo or {}
     upward: dict[tuple[str, str], tuple[str, str]] = {}
     for path in paths:
-        seen = old_memo.get(path)
+        seen = links_memo.get(path)
         if seen is not None and seen[0] is facts[path] and seen[1] == base_path:
             resolved[path] = seen[2]
             continue
         resolved[path] = resolve_links(path, facts[path].links, base_path, upward)
-    if links_memo is not None:
-        if full:
-            links_memo.clear()
-        else:
-            for path in [p for p in links_memo if p not in facts]:
-                del links_memo[path]
-        links_memo.update((path, (facts[path], base_path, resolved[path])) for path in paths)
+    if full:
+        links_memo.clear()
+    else:
+        for path in [p for p in links_memo if p not in facts]:
+            del links_memo[path]
+    links_memo.update((path, (facts[path], base_path, resolved[path])) for path in paths)
     return resolved
 
 

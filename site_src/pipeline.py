@@ -161,7 +161,7 @@ def _build(opts: BuildOptions) -> BuildResult:
                              staging)
         catalogue = _catalogue_memo(cache, memory)
         ahead = _CheckAhead(config, stage, cache) if memory is None and content_ok and opts.parallel else None
-        indexing = _SearchAhead(staging) if opts.search and staging is not None else None
+        indexing = _SearchAhead(staging) if opts.search else None
         files, sources, problems = render_site(stage.recorder.view, config, root / "templates", root / "static",
                                                render_pages=stage.render_pages,
                                                pages_done=_each(indexing.start if indexing is not None else None,
@@ -199,9 +199,8 @@ def _build(opts: BuildOptions) -> BuildResult:
                 result.stats["spare_kept"] = len(spare.keep) if spare is not None else 0
                 placed: dict[str, object] = {}
                 try:
-                    before_swap = (None if not opts.search else search.build_index if indexing is None
-                                   else lambda tree: indexing.index(tree, files))
-                    publish(root, files, opts.output, before_swap=before_swap,
+                    publish(root, files, opts.output,
+                            before_swap=(lambda tree: indexing.index(tree, files)) if indexing is not None else None,
                             unchanged=unchanged, placed=placed, spare=spare, staging=staging)
                     staging = None  # published: it is output/ now
                 except search.SearchIndexError as exc:
@@ -795,7 +794,7 @@ class _CheckAhead:
         """`render.render_site`'s `pages_done`: begin the check if it is a full one worth a process."""
         if problems or (self.cache is not None and self.cache.has("check_memo")):
             return  # a template problem fails the build unchecked; an incremental check is quick
-        if sum(1 for p in files if p.endswith(".html")) < parallel.MIN_ITEMS:
+        if len(_pages(files)) < parallel.MIN_ITEMS:
             return
         self.names = frozenset([*files, *DATA_FILES])
         with signals_held():  # a Ctrl-C now would lose the process: it waits for the block's end
@@ -828,30 +827,32 @@ class _CheckAhead:
 
 
 class _SearchAhead:
-    """A cold build's search index (`search.IndexRun`), begun as soon as every page is in the new
-    tree (`write.Staging`) rather than once the build is done: Pagefind (~6.5 s at 4000 notices)
-    then runs beside the site check, the data files and the cache's commit. It reads only the
-    pages, which are final once written; `index` (publish's before-swap step) makes sure the
-    pages published are those it read, else indexes the tree again."""
+    """The search index (`search.IndexRun`) of a build with search. In a cold build it is begun as
+    soon as every page is in the new tree (`write.Staging`) rather than once the build is done:
+    Pagefind (~6.5 s at 4000 notices) then runs beside the site check, the data files and the
+    cache's commit. It reads only the pages, which are final once written; `index` (publish's
+    before-swap step) makes sure the pages published are those it read, else indexes the tree
+    then, as it does in every other build."""
 
-    def __init__(self, staging: Staging):
+    def __init__(self, staging: Staging | None):
         self.staging = staging
         self.pages: frozenset[str] = frozenset()
         self.run: search.IndexRun | None = None
 
     def start(self, files: Files, sources: dict[str, str], problems: list[Diagnostic]) -> None:
         """`render.render_site`'s `pages_done`: begin indexing if every page is already written."""
-        pages = frozenset(p for p in files if p.endswith(".html"))
-        if problems or not pages <= self.staging.placed.keys() or any(p.startswith("pagefind/") for p in files):
-            return  # a template problem fails the build; pages still to write; a file where the index goes
+        if self.staging is None or problems:
+            return  # no new tree written by the render; a template problem fails the build
+        pages = _pages(files)
+        if not pages <= self.staging.placed.keys() or any(p.startswith("pagefind/") for p in files):
+            return  # pages still to write; a file where the index goes
         self.pages = pages
         self.run = search.IndexRun(self.staging.path)
 
     def index(self, tree: Path, files: Files) -> None:
         """`publish`'s before-swap step: the index begun ahead, if it read these very pages. The
         run stays in `self.run` until it is over, for `cancel` to stop if this is interrupted."""
-        if self.run is not None and tree == self.staging.path and self.pages == {p for p in files
-                                                                                 if p.endswith(".html")}:
+        if self.run is not None and self.pages == _pages(files):  # (`tree` is the staging tree)
             self.run.wait()
             return
         if self.run is not None:
@@ -864,6 +865,10 @@ class _SearchAhead:
         if self.run is not None:
             self.run.cancel()
             self.run = None
+
+
+def _pages(files: Files) -> frozenset[str]:
+    return frozenset(p for p in files if p.endswith(".html"))
 
 
 def _each(*hooks):
