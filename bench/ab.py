@@ -15,7 +15,9 @@ checkout's templates and static files (`run.prepare`): what is compared is the g
 Each build is `python build.py --no-search` in a fresh process, as `run.py` times it
 (`--search`: `python build.py`, the search index included):
 * cold (default): output/, .cache/ and the spare tree moved aside first;
-* `--edit`: a cold build (not timed), then one notice's body edited and the build timed.
+* `--edit`: a cold build (not timed), then one notice's body edited and the build timed;
+* `--add`: as `--edit`, untimed, then a notice added (`run.add_notice`) and built, untimed, then
+  a second one added and the build timed (both files removed after).
 Besides wall time: the user and system CPU seconds of the build and its workers, and the peak
 of the summed PSS (`run.timed`). What the builds leave is moved aside and deleted at the end
 (`others.discard`); leave a minute before the next run, whose first builds would otherwise
@@ -73,13 +75,24 @@ def build(project: Path, root: Path, search: bool = False) -> tuple[float, float
     return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime, peak
 
 
-def one(project: Path, root: Path, edit: bool, turn: int, search: bool = False) -> tuple[float, float, float, float]:
+def one(project: Path, root: Path, edit: bool, turn: int, search: bool = False,
+        add: bool = False) -> tuple[float, float, float, float]:
     run.clean(root)
-    if not edit:
+    if not (edit or add):
         return build(project, root, search)
     build(project, root, search)
     run.edit(root, turn)
-    return build(project, root, search)
+    if not add:
+        return build(project, root, search)
+    build(project, root, search)
+    added = [run.add_notice(root, 2 * turn)]
+    try:
+        build(project, root, search)
+        added.append(run.add_notice(root, 2 * turn + 1))
+        return build(project, root, search)
+    finally:
+        for path in added:
+            path.unlink()
 
 
 def main() -> None:
@@ -91,6 +104,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=8, help="builds per version, in turns (default 8)")
     ap.add_argument("--edit", action="store_true", help="time a build after one edit instead of a cold build")
     ap.add_argument("--search", action="store_true", help="build with the search index (no --no-search)")
+    ap.add_argument("--add", action="store_true",
+                    help="time a build after a second notice is added (after a cold build, one edit and a first notice added)")
     args = ap.parse_args()
     root = run.prepare(args.size)
     results: dict[str, list[tuple[float, float, float, float]]] = {"A": [], "B": []}
@@ -105,11 +120,12 @@ def main() -> None:
                                env=run.BUILD_ENV, check=True)
             for turn in range(args.pairs):
                 for side in ("A", "B") if turn % 2 == 0 else ("B", "A"):
-                    results[side].append(one(sides[side], root, args.edit, turn, args.search))
+                    results[side].append(one(sides[side], root, args.edit, turn, args.search, args.add))
                     print(f"pair {turn + 1}, {side}: {results[side][-1][0]:.2f} s", file=sys.stderr)
     finally:
         others.empty_trash()
-    print(f"{'cold' if not args.edit else 'one-edit'} builds{' with search' if args.search else ''} of {args.size} notices, {args.pairs} in turns; "
+    kind = "added-notice" if args.add else "one-edit" if args.edit else "cold"
+    print(f"{kind} builds{' with search' if args.search else ''} of {args.size} notices, {args.pairs} in turns; "
           f"A = {args.base or args.other}, B = this checkout ({os.cpu_count()} CPUs)")
     print(f"{'':3} {'wall s':>7} {'user s':>7} {'sys s':>6} {'peak MiB':>8}   (medians)")
     for side in ("A", "B"):

@@ -34,13 +34,13 @@ def pause():
 
 written = 0
 real_write_file = write._write_file
-def write_file(path, data, exclusive=False):
+def write_file(path, data, exclusive=False, **kw):
     global written
     if not exclusive and ".output.tmp-" in path:  # the publish's writes (not the workers' own)
         written += 1
         if point == "write" and written == stall_at:
             pause()
-    return real_write_file(path, data, exclusive)
+    return real_write_file(path, data, exclusive, **kw)
 write._write_file = write_file
 
 if point == "swap":  # no renameat2: output/ is renamed aside, then the new tree moved in

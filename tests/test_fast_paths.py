@@ -980,6 +980,48 @@ def _folders(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir()}
 
 
+def test_a_spare_trees_own_files_are_written_over_and_shared_ones_never(tmp_path):
+    """`write.write_tree` into a spare tree: a stale file no other name shares keeps its inode and
+    gets the new bytes, shorter or longer; one shared with the live site or the page store (a hard
+    link) is replaced by a new file, and the other name keeps the old bytes; a file the new site
+    lacks goes, a kept one stays."""
+    from site_src import write
+
+    live, spare, store = tmp_path / "live", tmp_path / "spare", tmp_path / "store"
+    for folder in (live, spare, store):
+        folder.mkdir()
+    (live / "shared.html").write_bytes(b"live bytes")
+    os.link(live / "shared.html", spare / "shared.html")
+    (spare / "own-short.html").write_bytes(b"an old page, longer than the new one")
+    (spare / "own-long.html").write_bytes(b"old")
+    (spare / "kept.html").write_bytes(b"the same bytes")
+    (spare / "gone.html").write_bytes(b"not in the new site")
+    (spare / "stored.html").write_bytes(b"the page store's bytes")
+    os.link(spare / "stored.html", store / "page")
+    held = {name: os.open(spare / name, os.O_RDONLY) for name in ("own-short.html", "own-long.html")}
+    # (an open file is not freed when its name goes, so a replacement could not take its inode)
+    files = {"shared.html": b"new shared", "own-short.html": b"new", "own-long.html": b"a new page, longer than before",
+             "kept.html": b"the same bytes", "stored.html": b"new stored", "sub/new.html": b"a new file"}
+    tree = write.SpareTree(frozenset(["shared.html", "own-short.html", "own-long.html", "kept.html", "gone.html",
+                                      "stored.html"]), frozenset(["kept.html"]))
+
+    try:
+        placed = write.write_tree(spare, files, spare=tree)
+        seen = {name: os.pread(fd, 100, 0) for name, fd in held.items()}
+    finally:
+        for fd in held.values():
+            os.close(fd)
+
+    assert tree_bytes(spare) == files
+    assert (live / "shared.html").read_bytes() == b"live bytes" and (store / "page").read_bytes() == b"the page store's bytes"
+    assert seen == {name: files[name] for name in held}  # written in place
+    assert (spare / "shared.html").stat().st_ino != (live / "shared.html").stat().st_ino
+    assert placed["kept.html"] == "spare"
+    for name in set(files) - {"kept.html"}:
+        st = (spare / name).stat()
+        assert placed[name] == (st.st_size, st.st_mtime_ns, st.st_ino), name
+
+
 def test_publishing_into_the_spare_tree_gives_a_fresh_trees_files_and_folders(synthetic, tmp_path):
     """The site a publish replaces is kept as `.output.spare` and updated in place by the next
     one (write.SpareTree): after edits, a page that goes and one that comes, output/ holds exactly a
