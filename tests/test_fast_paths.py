@@ -897,6 +897,43 @@ def test_the_catalogue_encoded_item_by_item_is_json_dumps_of_the_whole(synthetic
         assert memo
 
 
+def test_the_lookup_data_made_from_the_dev_servers_memo_is_the_data_made_afresh(synthetic):
+    """`render.generated_assets` with the dev server's memo (each row's JSON kept, and the file
+    without titles, which names the data, kept while only titles change) gives the bytes and the
+    name made without it, through title, alias and code changes and changes back."""
+    import dataclasses
+
+    from site_src import render
+
+    site = plain_build(synthetic, write=False).site
+    notices = [p for p in site.pages.values() if p.kind == "notice"]
+    first, second = notices[0], notices[1]
+
+    def changed(page, **fields):
+        return dataclasses.replace(page, **fields)
+
+    steps = [
+        {},
+        {first.key: changed(first, title="A new title </script>")},
+        {first.key: changed(first, title="A new title </script>"), second.key: changed(second, aliases=["ZZ 99"])},
+        {second.key: changed(second, aliases=["ZZ 99"])},
+        {second.key: changed(second, url="notices/elsewhere/")},
+        {},
+    ]
+    memo: dict = {}
+    names = []
+    for step, swaps in enumerate(steps):
+        pages = {key: swaps.get(key, page) for key, page in site.pages.items()}
+        now = dataclasses.replace(site, pages=pages)
+        fresh, kept = render.Assets(), render.Assets()
+        render.generated_assets(now, fresh, holidays=lambda years: {})
+        render.generated_assets(now, kept, holidays=lambda years: {}, memo=memo)
+        assert kept.files == fresh.files and kept.urls == fresh.urls, step
+        names.append(fresh.urls[render.LOOKUP_DATA])
+    a, b, c = names[0], names[2], names[4]  # a title leaves the name; an alias and a URL change it
+    assert names == [a, a, b, b, c, a] and len({a, b, c}) == 3, names
+
+
 def test_a_title_changed_and_changed_back_reaches_every_page_each_time(synthetic, tmp_path):
     """The disk cache tests a cached render against the digests of each read in the last build's
     site (cache.ReadDigests): A -> B -> A must re-render the pages showing it both times, and a
