@@ -882,6 +882,33 @@ def test_a_new_notice_rerenders_only_the_pages_that_show_it(synthetic, tmp_path,
         assert tree_bytes(root / "output") == after.files
 
 
+def test_notices_added_one_after_another_give_a_full_builds_bytes_written_over_the_spare(synthetic, tmp_path):
+    """Each notice added renames the lookup data every page names, so every page is written
+    again; from the third on, the spare tree's pages are its own (not hard links to the live
+    site or the page store) and are written over in place (`write._overwrite`): output/ is a
+    plain build's, every time."""
+    root = fresh_copy(synthetic, tmp_path / "site")
+    fast_build(root)
+    spare = root / ".output.spare"
+    in_place = []
+    for step, code in enumerate(("CP1996", "CP1997", "CP1998")):
+        own = [p for p in spare.rglob("*.html") if p.stat().st_nlink == 1][:200] if spare.is_dir() else []
+        held = {p.relative_to(spare).as_posix(): os.open(p, os.O_RDONLY) for p in own}
+        try:
+            _add_notice(root, code, follows="CP1011")
+            after = fast_build(root)
+            seen = {rel: os.pread(fd, 1 << 20, 0) for rel, fd in held.items()}
+        finally:
+            for fd in held.values():
+                os.close(fd)
+        assert not after.report.errors, after.report.errors
+        reference = fresh_copy(root, tmp_path / f"ref{step}")
+        plain_build(reference)
+        assert tree_bytes(root / "output") == tree_bytes(reference / "output") == after.files, step
+        in_place.append((sum(seen[rel] == after.files.get(rel) for rel in seen), len(seen)))
+    assert in_place[0] == (0, 0) and in_place[2][0] == in_place[2][1] >= 50, in_place  # (written over, held)
+
+
 def test_the_catalogue_encoded_item_by_item_is_json_dumps_of_the_whole(synthetic, bundled):
     import json
 
