@@ -16,8 +16,8 @@ Each build is `python build.py --no-search` in a fresh process, as `run.py` time
 (`--search`: `python build.py`, the search index included):
 * cold (default): output/, .cache/ and the spare tree moved aside first;
 * `--edit`: a cold build (not timed), then one notice's body edited and the build timed;
-* `--add`: as `--edit`, untimed, then a notice added (`run.add_notice`) and built, untimed, then
-  a second one added and the build timed (both files removed after).
+* `--add`: as `--edit`, untimed, then notices added (`run.add_notice`) one after another, each
+  built, and the build after the third timed (`ADDED`; the files removed after).
 Besides wall time: the user and system CPU seconds of the build and its workers, and the peak
 of the summed PSS (`run.timed`). What the builds leave is moved aside and deleted at the end
 (`others.discard`); leave a minute before the next run, whose first builds would otherwise
@@ -45,6 +45,10 @@ import others  # noqa: E402
 import run  # noqa: E402
 
 
+ADDED = 3
+"""`--add` times the build after the third notice added in a row: the first two write every page
+anew (the spare tree's pages are hard links to the live site's or the page store's), the third
+writes over the spare tree's own pages (`write._overwrite`)."""
 SETTLE = 60
 """Seconds to wait after deleting a previous run's trash: on this VM's ext4 the kernel steps over
 every inode freed in the last minute or so when it creates files (see bench/run.py)."""
@@ -85,11 +89,12 @@ def one(project: Path, root: Path, edit: bool, turn: int, search: bool = False,
     if not add:
         return build(project, root, search)
     build(project, root, search)
-    added = [run.add_notice(root, 2 * turn)]
+    added: list[Path] = []
     try:
-        build(project, root, search)
-        added.append(run.add_notice(root, 2 * turn + 1))
-        return build(project, root, search)
+        for n in range(ADDED):
+            added.append(run.add_notice(root, ADDED * turn + n))
+            timing = build(project, root, search)
+        return timing
     finally:
         for path in added:
             path.unlink()
@@ -105,7 +110,7 @@ def main() -> None:
     ap.add_argument("--edit", action="store_true", help="time a build after one edit instead of a cold build")
     ap.add_argument("--search", action="store_true", help="build with the search index (no --no-search)")
     ap.add_argument("--add", action="store_true",
-                    help="time a build after a second notice is added (after a cold build, one edit and a first notice added)")
+                    help="time the build after the third notice added in a row (after a cold build and one edit)")
     args = ap.parse_args()
     root = run.prepare(args.size)
     results: dict[str, list[tuple[float, float, float, float]]] = {"A": [], "B": []}
