@@ -509,8 +509,9 @@ class PageStore:
     assets' real names filled in (`render.LATE_ASSETS`); its row's `filled` names them, and `get`
     turns them back into the placeholders. Other pages are written here as rendered.
     A file's name is a hash of the page's hash and `filled`, so a name always stands for the same
-    bytes; a new one replaces it (by rename: a reader never sees half a page). Builds never write
-    into a file of an output tree (they write new files and swap trees), but a person might: a
+    bytes; a new one replaces it (by rename: a reader never sees half a page). A build writes into
+    a file of an output tree only where nothing else holds it (`write._overwrite`: one link, so
+    never one of these), but a person might: a
     file whose row's `stamp` (size, mtime, inode) still matches is used unread (`usable`); one
     that differs (edited in place, or restored from an archive: CI's cache) is read and checked
     first (`checked`), and `get` checks the bytes it reads anyway (a file that fails, or cannot be

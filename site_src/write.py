@@ -219,8 +219,9 @@ def write_tree(target: Path, files: Mapping[str, bytes], link_from: Path | None 
     """Write every file under `target`; those named in `unchanged` are hard-linked from `link_from`
     (the live output/, whose copy the caller has verified holds exactly these bytes) instead,
     since creating thousands of files is what a small edit's build would otherwise spend its time on.
-    With `spare`, `target` is that tree: its files in `spare.keep` stay, the others go first (never
-    written into: they may be hard links to the live site). Returns, for each file, how it got
+    With `spare`, `target` is that tree: its files in `spare.keep` stay, the others are written
+    over where nothing else holds them (`_overwrite`) and replaced where something may (a hard link
+    to the live site or the page store, a process that has the file open). Returns, for each file, how it got
     there: "spare", "live", or the (size, mtime_ns, inode) of the file written. `prewritten`:
     files already in `target` (`Staging.put`), with that state."""
     made: set[str] = set()
@@ -230,6 +231,16 @@ def write_tree(target: Path, files: Mapping[str, bytes], link_from: Path | None 
     stale = frozenset()
     if spare is not None:
         stale = _clear_spare(top, spare, files)
+    with _lease_breaks_ignored() as overwrite:
+        _write_tree(files, top, live, unchanged, keep, stale, overwrite, made, placed)
+    return placed
+
+
+def _write_tree(files: Mapping[str, bytes], top: str, live: str | None, unchanged: frozenset[str],
+                keep: frozenset[str], stale: frozenset[str], overwrite: bool, made: set[str],
+                placed: dict[str, object]) -> None:
+    """`write_tree`'s loop; `stale`: the spare tree's files to be written again, over the old
+    bytes if `overwrite` (and `_overwrite` finds it safe), else removed first."""
     for rel in sorted(files):
         if rel in placed:
             continue
@@ -241,14 +252,12 @@ def write_tree(target: Path, files: Mapping[str, bytes], link_from: Path | None 
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        if live is not None and rel in unchanged:
-            if rel in stale:
-                _unlink(path)
-            if _link_unchanged(os.path.join(live, rel), path):
-                placed[rel] = "live"
-                continue
-        placed[rel] = _write_file(path, files[rel], in_place=rel in stale)
-    return placed
+        if rel in stale and (not overwrite or (live is not None and rel in unchanged)):
+            _unlink(path)  # never written into: replaced (or linked from the live site)
+        if live is not None and rel in unchanged and _link_unchanged(os.path.join(live, rel), path):
+            placed[rel] = "live"
+            continue
+        placed[rel] = _write_file(path, files[rel], in_place=overwrite and rel in stale)
 
 
 def _write_file(path: str, data: bytes, exclusive: bool = False, in_place: bool = False) -> tuple[int, int, int]:
@@ -277,17 +286,24 @@ def _overwrite(path: str, data: bytes) -> tuple[int, int, int] | None:
     stale pages to create them again freed as many inodes and took as many new ones: on ext4
     without a journal (this VM's) each new inode steps over those freed in the last minute or so,
     reading their blocks (`recently_deleted`). Written over, the same pages took 0.09 s, against
-    0.75-0.9 s removed and created again (or truncated first: see below)."""
+    0.75-0.9 s removed and created again (or truncated first: see below).
+
+    A link count does not count open files: a reader of the site two publishes back (a download,
+    a server's cache of open files) may still hold the page, and would see it change, even before
+    this build's swap. So the build first takes a write lease on it, which Linux grants only when
+    no other process has the file open (and, while it is held, makes a process opening it wait
+    for its release: `_lease_breaks_ignored`); without one the page is replaced."""
+    flags = os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, flags)  # O_NONBLOCK: a FIFO put there is refused, not waited on
     except FileNotFoundError:
         return None
-    except OSError:  # a link, a folder, no permission: not ours to write into
+    except OSError:  # a link, a folder, a FIFO, no permission: not ours to write into
         _unlink(path)
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or not _sole_opener(fd):
             _unlink(path)
             return None
         write_all(fd, data)  # over the old bytes, then cut what is left of them: truncating
@@ -297,6 +313,33 @@ def _overwrite(path: str, data: bytes) -> tuple[int, int, int] | None:
     finally:
         os.close(fd)
     return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _sole_opener(fd: int) -> bool:
+    """Whether no other open file refers to `fd`'s file: a write lease is granted only then (it
+    goes when `fd` is closed)."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        return True
+    except (OSError, AttributeError):  # held open elsewhere, or no leases here
+        return False
+
+
+@contextmanager
+def _lease_breaks_ignored():
+    """Yields whether files may be written over (`_overwrite`): where leases exist and SIGIO,
+    which a lease break sends to its holder (a process opening the file while the build writes
+    it), can be ignored for the while (its default action ends the process). Signal handlers are
+    set from the main thread only; elsewhere nothing is written over."""
+    if not (hasattr(fcntl, "F_SETLEASE") and hasattr(signal, "SIGIO")) \
+            or threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    previous = signal.signal(signal.SIGIO, signal.SIG_IGN)
+    try:
+        yield True
+    finally:
+        signal.signal(signal.SIGIO, previous)
 
 
 def _unlink(path: str) -> None:
