@@ -775,11 +775,13 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
             if result not in problems:
                 problems.append(result)
         elif isinstance(result, Stored):
-            files.put_stored(output_path(page), result, swaps)
-            sources[output_path(page)] = page.path
+            path = output_path(page)
+            files.put_stored(path, result, swaps)
+            sources[path] = page.path
         else:
-            files[output_path(page)] = _fill_late(result, swaps, late_memo, late_kept)
-            sources[output_path(page)] = page.path
+            path = output_path(page)
+            files[path] = _fill_late(result, swaps, late_memo, late_kept)
+            sources[path] = page.path
         if i % TRIM_EVERY == TRIM_EVERY - 1:
             release_memory()
     if late_memo is not None:
