@@ -111,14 +111,10 @@ def generated_assets(site: Site, assets: Assets,
     if made is None or made[0] != rows:
         # named by the file without its titles (`headers.KEYED_FOLDER`): a new format renames it too
         untitled = [[key, "", url, folds] for key, _title, url, folds in rows]
-        if memo is None:
-            made = (rows, _lookup_script(_lookup_json(rows)), _lookup_script(_lookup_json(untitled)), untitled)
-        else:
-            titled = _lookup_script("[" + ",".join(seen[row[0]][2] for row in rows) + "]")
-            if made is None or made[3] != untitled:
-                made = (rows, titled, _lookup_script(_lookup_json(untitled)), untitled)
-            else:
-                made = (rows, titled, made[2], made[3])
+        titled = _lookup_json(rows) if memo is None else "[" + ",".join(seen[row[0]][2] for row in rows) + "]"
+        same_name = made is not None and made[3] == untitled  # only titles changed: the same key
+        made = (rows, _lookup_script(titled), made[2] if same_name else _lookup_script(_lookup_json(untitled)),
+                untitled)
     if memo is not None:
         memo["rows"], memo["files"] = seen, made
     assets.add_keyed(LOOKUP_DATA, made[1], made[2])

@@ -231,33 +231,27 @@ def write_tree(target: Path, files: Mapping[str, bytes], link_from: Path | None 
     stale = frozenset()
     if spare is not None:
         stale = _clear_spare(top, spare, files)
+    # `stale`: the spare tree's files to be written again, over the old bytes where `overwrite`
+    # (and `_overwrite` finds it safe), else removed first
     with _lease_breaks_ignored() as overwrite:
-        _write_tree(files, top, live, unchanged, keep, stale, overwrite, made, placed)
+        for rel in sorted(files):
+            if rel in placed:
+                continue
+            if rel in keep:
+                placed[rel] = "spare"
+                continue
+            path = os.path.join(top, safe_relpath(rel))
+            parent = os.path.dirname(path)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            if rel in stale and (not overwrite or (live is not None and rel in unchanged)):
+                _unlink(path)  # never written into: replaced (or linked from the live site)
+            if live is not None and rel in unchanged and _link_unchanged(os.path.join(live, rel), path):
+                placed[rel] = "live"
+                continue
+            placed[rel] = _write_file(path, files[rel], in_place=overwrite and rel in stale)
     return placed
-
-
-def _write_tree(files: Mapping[str, bytes], top: str, live: str | None, unchanged: frozenset[str],
-                keep: frozenset[str], stale: frozenset[str], overwrite: bool, made: set[str],
-                placed: dict[str, object]) -> None:
-    """`write_tree`'s loop; `stale`: the spare tree's files to be written again, over the old
-    bytes if `overwrite` (and `_overwrite` finds it safe), else removed first."""
-    for rel in sorted(files):
-        if rel in placed:
-            continue
-        if rel in keep:
-            placed[rel] = "spare"
-            continue
-        path = os.path.join(top, safe_relpath(rel))
-        parent = os.path.dirname(path)
-        if parent not in made:
-            os.makedirs(parent, exist_ok=True)
-            made.add(parent)
-        if rel in stale and (not overwrite or (live is not None and rel in unchanged)):
-            _unlink(path)  # never written into: replaced (or linked from the live site)
-        if live is not None and rel in unchanged and _link_unchanged(os.path.join(live, rel), path):
-            placed[rel] = "live"
-            continue
-        placed[rel] = _write_file(path, files[rel], in_place=overwrite and rel in stale)
 
 
 def _write_file(path: str, data: bytes, exclusive: bool = False, in_place: bool = False) -> tuple[int, int, int]:
