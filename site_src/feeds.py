@@ -66,9 +66,10 @@ def recent_notices(site: Site, limit: int = FEED_SIZE) -> list[Page]:
     return sorted(dated, key=lambda p: (-p.updated.toordinal(), p.key))[:limit]
 
 
-def atom(site: Site, config: SiteConfig) -> bytes:
-    """An Atom feed (RFC 4287) of the most recently reviewed notices."""
-    items = recent_notices(site)
+def atom(site: Site, config: SiteConfig, items: list[Page] | None = None) -> bytes:
+    """An Atom feed (RFC 4287) of the most recently reviewed notices (`items`: `recent_notices(site)`,
+    if the caller has it)."""
+    items = recent_notices(site) if items is None else items
     newest = items[0].updated if items else (_epoch_date() or dt.date(1970, 1, 1))
     out = ['<?xml version="1.0" encoding="utf-8"?>',
            '<feed xmlns="http://www.w3.org/2005/Atom">',
@@ -95,6 +96,10 @@ def atom(site: Site, config: SiteConfig) -> bytes:
 SITE_FILES = ("sitemap.xml", "robots.txt", "feed.xml")
 
 
-def site_files(site: Site, config: SiteConfig) -> dict[str, bytes]:
-    """The files named in `SITE_FILES`."""
-    return dict(zip(SITE_FILES, (sitemap(site, config), robots(config), atom(site, config)), strict=True))
+def site_files(site: Site, config: SiteConfig, recent: list[Page] | None = None,
+               site_map: bytes | None = None) -> dict[str, bytes]:
+    """The files named in `SITE_FILES`; `recent` and `site_map`: `recent_notices(site)` and
+    `sitemap(site, config)`, if the caller has them (the dev server keeps them while no page they
+    read changes)."""
+    return dict(zip(SITE_FILES, (sitemap(site, config) if site_map is None else site_map, robots(config),
+                                 atom(site, config, recent)), strict=True))

@@ -780,12 +780,14 @@ def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path
     notices = root / "content" / "notices"
     title = next(line for line in (notices / "cp1005.md").read_text(encoding="utf-8").splitlines()
                  if line.startswith("title:"))
+    kept = (notices / "cp1020.md").read_text(encoding="utf-8")
     edits = [
         lambda: _edit(notices / "cp1010.md", None, "\nOne more paragraph.\n"),          # a body
         lambda: _edit(notices / "cp1005.md", title, 'title: "CP1005: A Brand New Title"'),  # a title others show
         lambda: shutil.copy(notices / "cp1010.md", notices / "cp1010b.md"),              # a duplicate: errors
         lambda: (notices / "cp1010b.md").unlink(),                                      # fixed again
-        lambda: (notices / "cp1020.md").unlink(),                                       # a page gone
+        lambda: (notices / "cp1020.md").unlink(),                                       # a page gone: errors
+        lambda: (notices / "cp1020.md").write_text(kept, encoding="utf-8"),            # back again
         lambda: _edit(root / "templates" / "base.html", "</footer>", "<p>Template edit.</p></footer>"),
         lambda: _edit(root / "site.toml", 'name = "Polaris Tax & Accounting"', 'name = "Polaris Tax Partners"'),
         lambda: _edit(notices / "cp1010.md", None, "\nAnd another.\n"),
@@ -795,8 +797,11 @@ def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path
         lambda: _edit(notices / "cp1010.md", "## Why you received it", "Moved.\n\n## Why you received it"),
         lambda: _edit(notices / "cp1010.md", "See [[CP9999]].", "Fixed."),              # fixed again
         lambda: _edit(notices / "cp1010.md", "quick_answer: >-", "quick_answer: >-\n  New first words."),
+        lambda: _edit(notices / "cp1011.md", "\nupdated: 2026-", "\nupdated: 2025-"),  # the sitemap and the feed
+        lambda: _edit(notices / "cp1010.md", "aliases: [CP 1010X]", "aliases: [CP 1010Y]"),  # a redirect renamed
         *_WHOLE_KIND_EDITS(root),
     ]
+    failed = []
     for step, edit in enumerate(edits):
         edit()
         preview.rebuild()
@@ -804,8 +809,11 @@ def test_preview_rebuilds_in_memory_give_a_cold_builds_bytes(synthetic, tmp_path
         ref = plain_build(root, write=False)
         assert preview.failed == ref.report.failed(), step
         assert preview.problems == ref.report.sorted(), step
-        if not preview.failed:
+        if preview.failed:
+            failed.append(step)
+        else:
             assert preview.files == ref.files, step
+    assert failed == [2, 4, 11, 12], failed  # the edits meant to break the site, and only those
 
 
 def test_a_preview_started_from_the_disk_cache_checks_its_first_save_like_a_full_build(synthetic, tmp_path):
@@ -921,6 +929,7 @@ def test_notices_added_one_after_another_give_a_full_builds_bytes_written_over_t
 
 
 def test_the_catalogue_encoded_item_by_item_is_json_dumps_of_the_whole(synthetic, bundled):
+    import dataclasses
     import json
 
     from site_src import render
@@ -933,6 +942,12 @@ def test_the_catalogue_encoded_item_by_item_is_json_dumps_of_the_whole(synthetic
         assert render.catalogue(site) == whole.encode("utf-8")
         assert render.catalogue(site, memo) == render.catalogue(site, memo) == whole.encode("utf-8")
         assert memo
+    key = site.notices[0].key  # one notice: the document's head and tail on the same item
+    one = dataclasses.replace(site, pages={key: site.pages[key]})
+    data = json.loads(render.catalogue(one))
+    assert render.catalogue(one) == (json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1)
+                                     .replace("</", "<\\/") + "\n").encode("utf-8")
+    assert data["notices"] == [item for item in json.loads(render.catalogue(site))["notices"] if item["code"] == key]
 
 
 def test_the_lookup_data_made_from_the_dev_servers_memo_is_the_data_made_afresh(synthetic):
