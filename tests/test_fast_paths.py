@@ -2049,3 +2049,22 @@ def test_cache_rows_stored_in_batches_serve_the_next_edit(synthetic, tmp_path, m
     again = fast_build(root)
     assert again.stats["rendered"] < again.stats["render_cached"] / 3, again.stats
     same(plain_build(root, write=False), again)
+
+
+def test_file_hashes_kept_by_the_bytes_object_are_the_hashes_made_afresh():
+    """`pipeline._file_digests` with the dev server's memo: a file whose bytes are the very object
+    hashed last time keeps its hash; new bytes at the same path, or a file gone, are hashed or
+    dropped as without the memo."""
+    from site_src.pipeline import _file_digests
+
+    swaps = [(b"data/x.@version@.js", b"data/x.abc.js")]
+    memo: dict = {}
+    kept, changed = b"notices " * 1000, b"sitemap"
+    for files in ({"notices.json": kept, "sitemap.xml": changed, "a/index.html": b"<p>"},
+                  {"notices.json": kept, "sitemap.xml": b"sitemap 2", "a/index.html": b"<p>"},
+                  {"notices.json": kept},
+                  {"notices.json": b"notices " * 1000, "sitemap.xml": changed}):
+        html_digests = {"a/index.html": "h"} if "a/index.html" in files else {}
+        assert _file_digests(files, html_digests, swaps, memo) == _file_digests(files, html_digests, swaps)
+        assert memo.keys() == files.keys() - html_digests.keys()
+        assert all(memo[path][0] is files[path] for path in memo)
