@@ -217,13 +217,15 @@ def _resolved_links(paths: list[str], facts: dict[str, PageFacts], base_path: st
                     links_memo: dict[str, tuple[PageFacts, str, list]], full: bool) -> dict[str, list]:
     """(url, line, target file, fragment) of every internal link of each page in `paths`;
     `links_memo` is read, and brought up to date: replaced when `full` (every page), else the
-    pages resolved again are put in it and those no longer in `facts` taken out."""
+    pages resolved again are put in it and those no longer in `facts` taken out. A page's links
+    resolve the same whenever they are the same list (its facts object, or equal links: the
+    notice list rendered again for one title holds ~4000 of them)."""
     resolved: dict[str, list[tuple[str, int, str, str]]] = {}
     upward: dict[tuple[str, str], tuple[str, str]] = {}
     for path in paths:
         seen = links_memo.get(path)
-        if seen is not None and seen[0] is facts[path] and seen[1] == base_path:
-            resolved[path] = seen[2]
+        if seen is not None and seen[1] == base_path and (seen[0] is facts[path] or seen[0].links == facts[path].links):
+            resolved[path] = seen[2]  # the same links (a page rendered again for a title): resolved the same
             continue
         resolved[path] = resolve_links(path, facts[path].links, base_path, upward)
     if full:
