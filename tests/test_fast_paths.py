@@ -2032,22 +2032,21 @@ def test_a_build_stopped_while_it_waits_for_the_check_ahead_stops_that_process(s
     real_full = pipeline._CheckAhead._full_check
 
     def slow(self, files, sources):
-        time.sleep(3)
+        time.sleep(30)  # still checking when the Ctrl-C comes, however loaded the machine
         return real_full(self, files, sources)
     monkeypatch.setattr(pipeline._CheckAhead, "_full_check", slow)
     real_result, children = pipeline._CheckAhead.result, []
 
     def result(self, files):
-        children.append(self.child.pid)
+        children.append((self.child.pid, time.monotonic()))
         threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
         return real_result(self, files)
     monkeypatch.setattr(pipeline._CheckAhead, "result", result)
-    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         fast_build(root)
-    assert time.monotonic() - started < 3  # not waited for
+    assert time.monotonic() - children[0][1] < 15  # not waited for
     with pytest.raises(ProcessLookupError):
-        os.kill(children[0], 0)  # gone, and reaped
+        os.kill(children[0][0], 0)  # gone, and reaped
 
 
 def test_cache_rows_stored_in_batches_serve_the_next_edit(synthetic, tmp_path, monkeypatch):
