@@ -253,7 +253,11 @@ _PYRS_RULES = ["blockquote", "code", "fence", "heading", "hr", "lheading", "list
                "autolink", "backticks", "emphasis", "entity", "escape", "image", "link", "newline", "table"]
 _HEADING = re.compile(r"<h([23])>(.*?)</h\1>", re.S)
 _TAG = re.compile(r"<[^>]*>")
-_URL_ATTR = re.compile(r'\s(?:href|src)="([^"]*)"')
+_ATTR_VALUE = re.compile(r'="([^"]*)"')
+"""Every attribute value in HTML that markdown-it writes (a '"' in text or in a value is written
+as '&quot;', so '="' only ever starts a value). It starts with a literal, which the regular
+expression engine finds fast: `\\s(?:href|src)="..."` tried a match at each character (~26 µs
+of a notice body's ~100 µs)."""
 
 
 @lru_cache(maxsize=1)
@@ -294,8 +298,10 @@ def render_fast(text: str, allow_html: bool = False) -> str | None:
         raise
     except BaseException:  # noqa: BLE001 - a Rust panic surfaces as a BaseException; the reference renders
         return None
-    for m in _URL_ATTR.finditer(html):
-        if not _written_url_ok(m.group(1)):
+    for m in _ATTR_VALUE.finditer(html):
+        at = m.start()
+        if (html.startswith("href", at - 4) and html[at - 5].isspace()
+                or html.startswith("src", at - 3) and html[at - 4].isspace()) and not _written_url_ok(m.group(1)):
             return None
     if "<h2>" not in html and "<h3>" not in html:
         return html

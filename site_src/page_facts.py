@@ -113,7 +113,12 @@ def _internal(url: str) -> bool:
     return _internal_memo(url)
 
 
+@lru_cache(maxsize=256)
 def _attrs(text: str) -> dict[str, str]:
+    """A start tag's attributes (callers only read the dict). Remembered: most such tags are the
+    same in every page (the head's meta and link tags, the header's), so a few hundred kept are
+    enough: ~0.05 ms of a notice page's ~1.3 ms of render and facts. (4096 kept held ~3 MiB in
+    each render worker.)"""
     out: dict[str, str] = {}
     for name, double, single, bare in _ATTR.findall(text):
         name = name.lower()

@@ -99,6 +99,8 @@ def test_pyrs_renders_the_same_bytes_as_markdown_it_py(bundled, synthetic):
 
 def test_pyrs_leaves_what_it_cannot_match_to_markdown_it_py():
     assert markdown.render_fast("[a](ftp://x)") is None  # our link rules are stricter
+    assert markdown.render_fast("![i](data:image/png;base64,AA)") is None  # for images too
+    assert markdown.render_fast('[t](http://a.b "x") ![i](ftp://x/y.png "z")') is None  # after other attributes
     assert markdown.render_fast("[r]: http://x\n") is None  # reference definitions
     assert markdown.render_fast("x", allow_html=True) is None
     assert markdown.render_auto("[a](ftp://x)") == markdown.render("[a](ftp://x)")
