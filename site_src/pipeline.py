@@ -156,7 +156,7 @@ def _build(opts: BuildOptions) -> BuildResult:
         lap("resolve")
         content_ok = not report.errors
         spill = _spill(cache) if memory is None else None  # the dev server keeps its pages in memory
-        staging = _staging(root, opts, memory, prelink) if content_ok else None  # else it fails anyway
+        staging = _staging(root, opts, memory, prelink, cache) if content_ok else None  # else it fails anyway
         stage = _RenderStage(site, page_digests, generation, cache, result.stats, min_items, memory, graph, spill,
                              staging)
         catalogue = _catalogue_memo(cache, memory)
@@ -315,11 +315,16 @@ def _spill(cache: Cache | None) -> Spill | None:
         return None
 
 
-def _staging(root: Path, opts: BuildOptions, memory: BuildMemory | None, prelink: Prelink | None) -> Staging | None:
+def _staging(root: Path, opts: BuildOptions, memory: BuildMemory | None, prelink: Prelink | None,
+             cache: Cache | None) -> Staging | None:
     """The new tree, made now for the render to write fresh pages into (`write.Staging`), when a
-    command-line build will publish into a new folder anyway: no spare tree to update and none
-    being made. Not for the dev server (it keeps pages in memory) or `check` (writes nothing)."""
-    if not opts.write or memory is not None or prelink is not None or os.path.lexists(spare_path(root, opts.output)):
+    command-line build will publish into a new folder anyway: no spare tree it may update (one
+    the cache has a record of: `_spare` uses no other) and none being made. Not for the dev server
+    (it keeps pages in memory) or `check` (writes nothing). A spare tree left by earlier builds
+    when output/ and .cache/ were deleted made a cold build send every page through the build
+    process (+16 MiB of peak at 4000 notices: 252 MiB) to be written by the publish after all."""
+    if not opts.write or memory is not None or prelink is not None or (
+            cache is not None and cache.has("spare") and os.path.lexists(spare_path(root, opts.output))):
         return None
     try:
         return Staging.make(root, opts.output)

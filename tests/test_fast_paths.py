@@ -1300,6 +1300,32 @@ def test_a_cold_build_publishes_the_tree_its_workers_wrote_the_pages_into(synthe
     assert os.path.exists(root / "output" / "notices" / "cp1010" / "index.html")
 
 
+def test_a_spare_tree_the_cache_has_no_record_of_leaves_the_pages_to_the_workers(synthetic, tmp_path, monkeypatch):
+    """output/ and .cache/ deleted, a spare tree left by earlier builds: the spare cannot be used
+    (`pipeline._spare` trusts only a recorded one), so the cold build writes its pages where they
+    are rendered, as with no spare at all, and publishes a plain build's bytes; the next edits
+    replace the stale spare and then update it."""
+    from site_src import write
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    fast_build(root)
+    _edit(root / "content" / "notices" / "cp1010.md", None, "\nOne more paragraph.\n")
+    fast_build(root)
+    assert (root / ".output.spare").is_dir()
+    shutil.rmtree(root / "output")
+    shutil.rmtree(root / ".cache")
+    cold = fast_build(root)
+    pages = [p for p in cold.files if p.endswith(".html")]
+    assert all(isinstance(cold.files._data[p][0].store, write.Staging) for p in pages)
+    assert tree_bytes(root / "output") == plain_build(root, write=False).files
+    for step in range(2):
+        _edit(root / "content" / "notices" / "cp1010.md", None, f"\nEdit {step}.\n")
+        edited = fast_build(root)
+        assert tree_bytes(root / "output") == plain_build(root, write=False).files
+    assert edited.stats["spare_kept"] > len(pages) / 2  # the stale spare replaced, then updated
+
+
 def test_a_cold_build_that_fails_or_is_interrupted_leaves_no_new_tree(synthetic, tmp_path, monkeypatch):
     from site_src import pipeline
 
