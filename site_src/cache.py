@@ -490,6 +490,7 @@ _TABLES = """
                                         stamp TEXT, facts BLOB, digest TEXT);
     CREATE TABLE IF NOT EXISTS checks (key TEXT PRIMARY KEY, blob BLOB);
     CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, blob BLOB);
+    CREATE TABLE IF NOT EXISTS items (path TEXT PRIMARY KEY, key TEXT, blob BLOB);
 """
 
 
@@ -789,6 +790,14 @@ class Cache:
 
     def put_loads(self, rows: list[tuple[str, str, bytes]]) -> None:
         self._write("INSERT OR REPLACE INTO loads VALUES (?, ?, ?)", rows)
+
+    # notices.json items
+    def items(self) -> dict[str, tuple[str, bytes]]:
+        """Notice key -> (what its notices.json item was made from, the item's bytes)."""
+        return {path: (key, blob) for path, key, blob in self._query("SELECT path, key, blob FROM items")}
+
+    def put_items(self, rows: list[tuple[str, str, bytes]]) -> None:
+        self._write("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", rows)
 
     # rendered pages
     def render_keys(self, with_reads: bool = False) -> dict[str, tuple[str, str, list | None]]:

@@ -596,7 +596,7 @@ def _template_frame(exc: BaseException, template_dir: Path) -> tuple[str, int]:
 
 
 def catalogue(site: Site, memo: dict[str, str] | None = None, objects: dict[str, tuple] | None = None,
-              whole: dict[str, Any] | None = None) -> bytes:
+              whole: dict[str, Any] | None = None, known: dict[str, bytes] | None = None) -> bytes:
     """notices.json: every notice with its aliases, deadline and resolved relationships.
 
     Each item is encoded on its own (the same bytes as encoding the whole document with indent=1,
@@ -605,11 +605,21 @@ def catalogue(site: Site, memo: dict[str, str] | None = None, objects: dict[str,
     `indent`, json.dumps uses the pure-Python encoder. `objects` (the dev server's memory) keeps
     notice key -> (page, relations, repr key, text): an item whose page and relations are the very objects
     it was made from (nothing changes a resolved site) is not even made again, and `whole` (the
-    dev server's too) the document made from the last items: the same items, the same bytes."""
+    dev server's too) the document made from the last items: the same items, the same bytes.
+    `known` (a command-line build's, from the cache) holds the bytes of items known to be right
+    (`pipeline._catalogue_rows`: the page's file and the site's graph are those they were made
+    from), by notice key; the items made here are added to it."""
     parts, kept, seen_objects = [], {}, {}
     old = dict(memo or {})
     relation = dict.__getitem__  # the site may log its reads (`cache.RecordingSite`): nothing renders now
     for page in site.notices:
+        if known is not None:
+            blob = known.get(page.key)
+            if blob is None:
+                blob = known[page.key] = _item_bytes(_indented_json(
+                    _catalogue_item(page, relation(site.relations, page.key)), "  "))
+            parts.append(blob)
+            continue
         rel = relation(site.relations, page.key)
         seen = objects.get(page.key) if objects is not None else None
         if seen is not None and seen[0] is page and seen[1] is rel:
@@ -623,7 +633,7 @@ def catalogue(site: Site, memo: dict[str, str] | None = None, objects: dict[str,
             if seen is not None and seen[3] == part:  # a new page object, the same item (a body edit)
                 blob = seen[4]  # the very bytes: the document below is kept
             else:
-                blob = part.replace("</", "<\\/").encode("utf-8")  # a '</' cannot span two items
+                blob = _item_bytes(part)
         kept[key] = part
         parts.append(blob)
         seen_objects[page.key] = (page, rel, key, part, blob)
@@ -646,6 +656,10 @@ def catalogue(site: Site, memo: dict[str, str] | None = None, objects: dict[str,
     if whole is not None:
         whole["document"] = (parts, document)
     return document
+
+
+def _item_bytes(part: str) -> bytes:
+    return part.replace("</", "<\\/").encode("utf-8")  # a '</' cannot span two items
 
 
 def _catalogue_item(page: Page, rel) -> dict:
@@ -759,6 +773,7 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
                 render_pages: Callable[[Renderer, list[Page]], list[bytes | Stored | Diagnostic]] | None = None,
                 holidays: Callable[[range], dict] = deadlines.legal_holidays,
                 catalogue_memo: dict[str, str] | None = None,
+                catalogue_known: dict[str, bytes] | None = None,
                 kept: dict[str, dict] | None = None,
                 env: jinja2.Environment | None = None,
                 pages_done: Callable[[Files, dict[str, str], list[Diagnostic]], None] | None = None,
@@ -816,7 +831,7 @@ def render_site(site: Site, config: SiteConfig, template_dir: Path, static_dir: 
     relations = tuple(dict.items(site.relations)) if kept is not None else None  # compared item by item
     files["notices.json"] = _unless_changed(
         table("catalogue_kept"), content_pages, _CATALOGUE_FROM, relations,
-        lambda: catalogue(site, catalogue_memo, table("catalogue"), table("catalogue_document")))
+        lambda: catalogue(site, catalogue_memo, table("catalogue"), table("catalogue_document"), catalogue_known))
     files["_headers"] = headers.headers_file()
     recent = _unless_changed(table("recent"), content_pages, _RECENT_FROM, None,
                              lambda: [p.key for p in feeds.recent_notices(site)])

@@ -961,6 +961,47 @@ def test_the_catalogue_encoded_item_by_item_is_json_dumps_of_the_whole(synthetic
     assert data["notices"] == [item for item in json.loads(render.catalogue(site))["notices"] if item["code"] == key]
 
 
+def test_notices_json_items_come_from_the_cache_rows_made_from_the_same_file_and_graph(synthetic, tmp_path,
+                                                                                      monkeypatch):
+    """A command-line build keeps each notices.json item in the cache's rows with the hash of its
+    notice's file and the graph's token: a body or title edit makes that one item again, a link
+    edit (another notice's relations change, not its file) makes every item again, a notice
+    removed loses its row; notices.json is a plain build's every time."""
+    import sqlite3
+
+    from site_src import render
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    notices = root / "content" / "notices"
+    made: list[str] = []
+    real_item = render._catalogue_item
+    monkeypatch.setattr(render, "_catalogue_item", lambda page, rel: made.append(page.key) or real_item(page, rel))
+
+    def build_and_compare() -> list[str]:
+        made.clear()
+        fast_build(root)
+        this_build = sorted(made)
+        assert (root / "output" / "notices.json").read_bytes() == plain_build(root, write=False).files["notices.json"]
+        with sqlite3.connect(root / ".cache" / "build.sqlite3") as db:
+            rows = {path for (path,) in db.execute("SELECT path FROM items")}
+        assert rows == {p.key for p in plain_build(root, write=False).site.notices}
+        return this_build
+
+    everything = build_and_compare()
+    assert len(everything) > 50
+    _edit(notices / "cp1010.md", None, "\nOne more paragraph.\n")
+    assert build_and_compare() == ["CP1010"]
+    _edit(notices / "cp1011.md", "\nsummary: ", "\nsummary: Said otherwise. ")
+    assert build_and_compare() == ["CP1011"]
+    _edit(notices / "cp1010.md", "\nrelated: [", "\nrelated: [CP1030, ")  # CP1030 is mentioned by one more
+    assert build_and_compare() == everything
+    (notices / "cp1999.md").write_text((notices / "cp1015.md").read_text(encoding="utf-8")
+                                       .replace("CP1015", "CP1999"), encoding="utf-8")
+    build_and_compare()
+    (notices / "cp1999.md").unlink()
+    build_and_compare()
+
+
 def test_the_lookup_data_made_from_the_dev_servers_memo_is_the_data_made_afresh(synthetic):
     """`render.generated_assets` with the dev server's memo (each row's JSON kept, and the file
     without titles, which names the data, kept while only titles change) gives the bytes and the
@@ -2038,7 +2079,7 @@ def test_a_build_stopped_while_its_check_runs_ahead_stops_that_process(synthetic
 
     def interrupted(*args):
         raise KeyboardInterrupt
-    monkeypatch.setattr(pipeline, "_remember_catalogue", interrupted)
+    monkeypatch.setattr(pipeline._CatalogueRows, "remember", interrupted)  # after the pages: the check has begun
     with pytest.raises(KeyboardInterrupt):
         fast_build(root)
     assert len(forked) == 1 and forked[0] is not None
