@@ -707,6 +707,9 @@ class _CatalogueRows:
     def __init__(self, cache: Cache | None, site: Site, page_digests: dict[int, str], graph: str):
         self.cache = cache
         self.made_from: dict[str, str] = {}
+        """Notice key -> what its item is made from in this build."""
+        self.stored: dict[str, str] = {}
+        """Notice key -> what its stored row was made from."""
         self.known: dict[str, bytes] | None = None
         if cache is None or not graph:
             return

@@ -600,14 +600,14 @@ def catalogue(site: Site, memo: dict[str, str] | None = None, objects: dict[str,
     """notices.json: every notice with its aliases, deadline and resolved relationships.
 
     Each item is encoded on its own (the same bytes as encoding the whole document with indent=1,
-    since no JSON string holds a raw newline); `memo` (the dev server's memory, or the cache) keeps
+    since no JSON string holds a raw newline); `memo` (the dev server's memory) keeps
     each item's text by the item's repr, so a rebuild only encodes the notices that changed: with
     `indent`, json.dumps uses the pure-Python encoder. `objects` (the dev server's memory) keeps
     notice key -> (page, relations, repr key, text): an item whose page and relations are the very objects
     it was made from (nothing changes a resolved site) is not even made again, and `whole` (the
     dev server's too) the document made from the last items: the same items, the same bytes.
     `known` (a command-line build's, from the cache) holds the bytes of items known to be right
-    (`pipeline._catalogue_rows`: the page's file and the site's graph are those they were made
+    (`pipeline._CatalogueRows`: the page's file and the site's graph are those they were made
     from), by notice key; the items made here are added to it."""
     parts, kept, seen_objects = [], {}, {}
     old = dict(memo or {})
