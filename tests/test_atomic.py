@@ -218,6 +218,8 @@ def test_a_large_build_killed_when_its_temp_folder_appears(tmp_path):
         assert set(after) == set(before)
     assert run_build(root, "--no-search").returncode == 0
     assert strays(root) == []
+    # the cache file the killed build was writing afresh (it had none) is gone too
+    assert sorted(n for n in os.listdir(root / ".cache") if n.startswith("build.sqlite3")) == ["build.sqlite3"]
 
 
 def test_two_builds_started_together_leave_one_intact_site(tmp_path):

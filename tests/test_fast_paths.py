@@ -686,6 +686,37 @@ def test_a_broken_cache_database_keeps_no_pages_it_could_not_sweep(synthetic, tm
     same(plain_build(root, write=False), built)
 
 
+def test_a_cache_written_afresh_is_the_cache_file_only_once_closed(tmp_path):
+    """With no cache file, a build writes a new one under a name of its own (no write-ahead log:
+    each page written once) and renames it into place when it closes it; one left by a killed
+    build is removed by the next, one of a build still running is not."""
+    import sqlite3
+
+    from site_src.cache import DB_NAME, Cache
+
+    folder = tmp_path / ".cache"
+    folder.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (folder / f"{DB_NAME}.new-{dead.pid}").write_bytes(b"left by a killed build")
+    (folder / f"{DB_NAME}.new-1").write_bytes(b"a build still running")  # pid 1 is alive
+    (folder / f"{DB_NAME}-wal").write_bytes(b"x" * 100)  # of a cache file deleted by hand
+    cache = Cache(folder, "g1")
+    cache.put("answer", 42)
+    assert not (folder / DB_NAME).exists()  # not before it is whole
+    assert set(os.listdir(folder)) == {f"{DB_NAME}.new-1", f"{DB_NAME}.new-{os.getpid()}", f"{DB_NAME}-wal"}
+    cache.close()
+    assert set(os.listdir(folder)) == {DB_NAME, f"{DB_NAME}.new-1"}
+    again = Cache(folder, "g1")
+    assert again.get("answer") == 42
+    assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # an existing file: as before
+    again.put("answer", 43)
+    again.close()
+    assert set(os.listdir(folder)) == {DB_NAME, f"{DB_NAME}.new-1"}
+    with sqlite3.connect(folder / DB_NAME) as db:
+        assert db.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone() == ("g1",)
+
+
 def test_a_warm_build_reuses_the_last_build_whole_until_an_input_changes(synthetic, tmp_path, monkeypatch):
     root = fresh_copy(synthetic, tmp_path / "site")
     cold = fast_build(root)
