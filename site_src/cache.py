@@ -823,6 +823,9 @@ class Cache:
     def loads(self) -> dict[str, tuple[str, bytes]]:
         return {path: (key, blob) for path, key, blob in self._query("SELECT path, key, blob FROM loads")}
 
+    def has_loads(self) -> bool:
+        return bool(self._query("SELECT 1 FROM loads LIMIT 1"))
+
     def put_loads(self, rows: list[tuple[str, str, bytes]]) -> None:
         self._write("INSERT OR REPLACE INTO loads VALUES (?, ?, ?)", rows)
 
