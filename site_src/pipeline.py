@@ -136,6 +136,7 @@ def _build(opts: BuildOptions) -> BuildResult:
     staging: Staging | None = None
     ahead: _CheckAhead | None = None
     indexing: _SearchAhead | None = None
+    holidays_ahead: _HolidaysAhead | None = None
     try:
         sources_read, keys = _read_sources(root, listing, memory, cache, stamps)
         found_so_far = report.sorted()
@@ -158,6 +159,8 @@ def _build(opts: BuildOptions) -> BuildResult:
         lap("load")
         if config is None:
             return result
+        if memory is None and opts.parallel:
+            holidays_ahead = _HolidaysAhead.start(pages, cache)
         site, problems, graph = _resolve(pages, page_digests, config, frozenset(unavailable), cache, memory)
         report.extend(problems)
         result.site, result.config = site, config
@@ -174,7 +177,7 @@ def _build(opts: BuildOptions) -> BuildResult:
                                                render_pages=stage.render_pages,
                                                pages_done=_each(indexing.start if indexing is not None else None,
                                                                 ahead.start if ahead is not None else None),
-                                               holidays=_cached_holidays(cache, memory),
+                                               holidays=_cached_holidays(cache, memory, holidays_ahead),
                                                catalogue_memo=memory.catalogue if memory is not None else None,
                                                catalogue_known=items.known,
                                                kept=memory.values if memory is not None else None,
@@ -229,6 +232,8 @@ def _build(opts: BuildOptions) -> BuildResult:
             prelink.cancel()
         if indexing is not None:  # not waited for: as the check ahead (before its folder goes)
             indexing.cancel()
+        if holidays_ahead is not None:  # not used: a build that failed before its assets
+            holidays_ahead.cancel()
         if staging is not None:  # not published: a failed build, an interruption
             staging.remove()
         if cache is not None:
@@ -906,6 +911,40 @@ class _CheckAhead:
             self.child = None
 
 
+class _HolidaysAhead:
+    """The calculator's holiday table (`deadlines.legal_holidays`) for the loaded pages' years,
+    made in a forked process (`parallel.fork_call`) beside the resolve when the cache has none:
+    importing the `holidays` package and computing the table took ~0.18 s of a cold build, on
+    one core with the other idle. Used only for the very years the assets are made for (the
+    resolved site's pages are the loaded ones, but the answer must not rest on that)."""
+
+    def __init__(self, years: range, child: parallel.Forked):
+        self.years, self.child = years, child
+
+    @classmethod
+    def start(cls, pages: list[Page], cache: Cache | None) -> _HolidaysAhead | None:
+        years = deadlines.build_years(p.updated for p in pages)
+        if cache is not None and cache.has(f"holidays:{years.start}-{years.stop}"):
+            return None
+        with signals_held():
+            child = parallel.fork_call(lambda: deadlines.legal_holidays(years))
+        return cls(years, child) if child is not None else None
+
+    def result(self, years: range) -> dict | None:
+        """The table, if made for `years` (else None: the caller makes its own)."""
+        child, self.child = self.child, None
+        if child is None or years != self.years:
+            if child is not None:
+                child.cancel()
+            return None
+        return child.result()
+
+    def cancel(self) -> None:
+        if self.child is not None:
+            self.child.cancel()
+            self.child = None
+
+
 class _SearchAhead:
     """The search index (`search.IndexRun`) of a build with search. In a cold build it is begun as
     soon as every page is in the new tree (`write.Staging`) rather than once the build is done:
@@ -1142,18 +1181,21 @@ def _remember_build(inputs: str | None, publish_key: str, result: BuildResult, c
         cache.put("last_build", (inputs, publish_key, list(result.report.items), result.pages))
 
 
-def _cached_holidays(cache: Cache | None, memory: BuildMemory | None = None):
+def _cached_holidays(cache: Cache | None, memory: BuildMemory | None = None, ahead: _HolidaysAhead | None = None):
     """`deadlines.legal_holidays`, remembered in the cache per range of years (the `holidays`
-    package is slow to import and to compute, and its version is part of the generation key)."""
+    package is slow to import and to compute, and its version is part of the generation key), or
+    made ahead (`_HolidaysAhead`)."""
     def holidays(years: range) -> dict:
         name = f"holidays:{years.start}-{years.stop}"
         found = memory.values.get(name) if memory is not None else None
         if not isinstance(found, dict):
             found = cache.get(name) if cache is not None else None
-        if not isinstance(found, dict):
-            found = deadlines.legal_holidays(years)
-            if cache is not None:
-                cache.put(name, found)
+            if not isinstance(found, dict):
+                found = ahead.result(years) if ahead is not None else None
+                if not isinstance(found, dict):
+                    found = deadlines.legal_holidays(years)
+                if cache is not None:
+                    cache.put(name, found)
         if memory is not None:
             memory.values[name] = found
         return found

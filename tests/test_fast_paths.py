@@ -717,6 +717,26 @@ def test_a_cache_written_afresh_is_the_cache_file_only_once_closed(tmp_path):
         assert db.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone() == ("g1",)
 
 
+def test_the_holiday_table_made_ahead_is_used_only_for_its_own_years():
+    """`pipeline._HolidaysAhead`: a cold build's holiday table, made in a forked process beside
+    the resolve, is the table `legal_holidays` makes for the same years, and is not used for others."""
+    import datetime as dt
+
+    from site_src import deadlines, pipeline
+    from site_src.model import Page
+
+    pages = [Page(kind="notice", key="CP1", path="content/notices/cp1.md", url="notices/cp1/", title="t",
+                  updated=dt.date(2025, 3, 1))]
+    years = deadlines.build_years([dt.date(2025, 3, 1)])
+    ahead = pipeline._HolidaysAhead.start(pages, None)
+    assert ahead is not None and ahead.years == years
+    assert ahead.result(years) == deadlines.legal_holidays(years)
+    other = pipeline._HolidaysAhead.start(pages, None)
+    assert other.result(range(years.start, years.stop + 1)) is None and other.child is None  # stopped
+    cached = pipeline._cached_holidays(None, None, pipeline._HolidaysAhead.start(pages, None))
+    assert cached(range(2001, 2003)) == deadlines.legal_holidays(range(2001, 2003))
+
+
 def test_a_warm_build_reuses_the_last_build_whole_until_an_input_changes(synthetic, tmp_path, monkeypatch):
     root = fresh_copy(synthetic, tmp_path / "site")
     cold = fast_build(root)
@@ -2113,9 +2133,33 @@ def test_a_build_stopped_while_its_check_runs_ahead_stops_that_process(synthetic
     monkeypatch.setattr(pipeline._CatalogueRows, "remember", interrupted)  # after the pages: the check has begun
     with pytest.raises(KeyboardInterrupt):
         fast_build(root)
+    assert len(forked) == 2 and None not in forked  # the holiday table's process, then the check's
+    for child in forked:
+        with pytest.raises(ProcessLookupError):
+            os.kill(child.pid, 0)  # gone, and reaped
+
+
+def test_a_build_stopped_before_its_holiday_table_is_used_stops_that_process(synthetic, tmp_path, monkeypatch):
+    """Ctrl-C during the resolve, beside which the holiday table is being made (a cold build):
+    that process is stopped and reaped too."""
+    from site_src import pipeline
+
+    root = fresh_copy(synthetic, tmp_path / "site")
+    real_fork, forked = parallel.fork_call, []
+
+    def fork_call(func):
+        forked.append(real_fork(func))
+        return forked[-1]
+    monkeypatch.setattr(parallel, "fork_call", fork_call)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "_resolve", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fast_build(root)
     assert len(forked) == 1 and forked[0] is not None
     with pytest.raises(ProcessLookupError):
-        os.kill(forked[0].pid, 0)  # gone, and reaped
+        os.kill(forked[0].pid, 0)
 
 
 def test_a_build_stopped_while_it_waits_for_the_check_ahead_stops_that_process(synthetic, tmp_path, monkeypatch):
