@@ -2114,6 +2114,21 @@ def test_a_check_begun_ahead_that_fails_or_checked_other_files_is_made_again(syn
     same(ref, built)
 
 
+def _record_forks(monkeypatch) -> list:
+    """The `parallel.Forked` of every `fork_call` from now on (None where it ran in-process)."""
+    real_fork, forked = parallel.fork_call, []
+
+    def fork_call(func):
+        forked.append(real_fork(func))
+        return forked[-1]
+    monkeypatch.setattr(parallel, "fork_call", fork_call)
+    return forked
+
+
+def _interrupted(*args):
+    raise KeyboardInterrupt
+
+
 def test_a_build_stopped_while_its_check_runs_ahead_stops_that_process(synthetic, tmp_path, monkeypatch):
     """Ctrl-C after the check has begun in its own process: that process is stopped and reaped,
     not left running (or a zombie) after the build."""
@@ -2121,16 +2136,8 @@ def test_a_build_stopped_while_its_check_runs_ahead_stops_that_process(synthetic
 
     root = fresh_copy(synthetic, tmp_path / "site")
     monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
-    real_fork, forked = parallel.fork_call, []
-
-    def fork_call(func):
-        forked.append(real_fork(func))
-        return forked[-1]
-    monkeypatch.setattr(parallel, "fork_call", fork_call)
-
-    def interrupted(*args):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(pipeline._CatalogueRows, "remember", interrupted)  # after the pages: the check has begun
+    forked = _record_forks(monkeypatch)
+    monkeypatch.setattr(pipeline._CatalogueRows, "remember", _interrupted)  # after the pages: the check has begun
     with pytest.raises(KeyboardInterrupt):
         fast_build(root)
     assert len(forked) == 2 and None not in forked  # the holiday table's process, then the check's
@@ -2145,16 +2152,8 @@ def test_a_build_stopped_before_its_holiday_table_is_used_stops_that_process(syn
     from site_src import pipeline
 
     root = fresh_copy(synthetic, tmp_path / "site")
-    real_fork, forked = parallel.fork_call, []
-
-    def fork_call(func):
-        forked.append(real_fork(func))
-        return forked[-1]
-    monkeypatch.setattr(parallel, "fork_call", fork_call)
-
-    def interrupted(*args):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(pipeline, "_resolve", interrupted)
+    forked = _record_forks(monkeypatch)
+    monkeypatch.setattr(pipeline, "_resolve", _interrupted)
     with pytest.raises(KeyboardInterrupt):
         fast_build(root)
     assert len(forked) == 1 and forked[0] is not None
