@@ -21,6 +21,7 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import itertools
 import os
 import pickle
 import sqlite3
@@ -496,12 +497,18 @@ _TABLES = """
 
 DB_NAME = "build.sqlite3"
 _FRESH = DB_NAME + ".new-"
-"""A build that finds no cache file writes a new one under this name and its process id, with
+"""A build that finds no cache file writes a new one under this name, its process id and a count, with
 its rollback journal in memory, and renames it into place when it closes it. In WAL mode (as
 an existing cache file is opened, for readers beside a writer and safe commits) every page is
 written twice, to the log and then to the file, and read back between: a cold build at 4000
 notices stores ~47 MB, 53,000 pwrite and 27,000 pread calls. A build killed before the rename
-leaves only a file no one opens (removed by the next build), never a half-written cache."""
+leaves only a file no one opens (removed by the next build), never a half-written cache; a
+cache file made meanwhile by another build (a dev server's, which takes no build lock) is kept,
+not replaced."""
+
+
+_FRESH_COUNT = itertools.count()
+"""Two caches opened afresh by one process (tests, a long-lived caller) get names of their own."""
 
 
 def _forget_unfinished(folder: Path) -> None:
@@ -511,7 +518,7 @@ def _forget_unfinished(folder: Path) -> None:
     except OSError:
         return
     for name in names:
-        pid = name[len(_FRESH):]
+        pid = name[len(_FRESH):].partition(".")[0]
         if pid.isdigit() and not _alive(int(pid)):
             _forget_file(str(folder / name))
 
@@ -787,7 +794,7 @@ class Cache:
             folder.mkdir(parents=True, exist_ok=True)
             _forget_unfinished(folder)
             if not (folder / DB_NAME).exists():
-                self._new = folder / f"{_FRESH}{os.getpid()}"
+                self._new = folder / f"{_FRESH}{os.getpid()}.{next(_FRESH_COUNT)}"
                 _forget_file(str(self._new))
             self.db = sqlite3.connect(self._new or folder / DB_NAME, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=%s" % ("MEMORY" if self._new else "WAL"))
@@ -955,11 +962,17 @@ class Cache:
             db.close()
         if new is None:
             return
-        try:
-            if db is not None:
-                for stale in ("-wal", "-shm"):  # of a cache file deleted by hand: not of this one
-                    _forget_file(str(self.folder / (DB_NAME + stale)))
-                os.replace(new, self.folder / DB_NAME)
-        except OSError:
-            pass
+        target = self.folder / DB_NAME
+        if db is not None and not target.exists():  # else another build (a dev server's) made one meanwhile: keep it
+            for stale in ("-wal", "-shm"):  # of a cache file deleted by hand: not of this one
+                _forget_file(str(self.folder / (DB_NAME + stale)))
+            try:
+                os.link(new, target)  # never over a file that appeared since: it may be open
+            except FileExistsError:
+                pass
+            except OSError:  # no hard links here
+                try:
+                    os.replace(new, target)
+                except OSError:
+                    pass
         _forget_file(str(new))

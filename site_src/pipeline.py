@@ -152,7 +152,7 @@ def _build(opts: BuildOptions) -> BuildResult:
         pages, unavailable, page_digests = _load(root, sources_read, keys, cache, report, result.stats, min_items,
                                                  memory)
         if unread:
-            _remember_sources(root, cache, listing, stamps, keys, sources_read)
+            _remember_sources(cache, listing, stamps, keys, sources_read)
             inputs = _inputs_key(root, opts, config, found_so_far, listing, keys) \
                 if opts.write and cache is not None else None
         del sources_read
@@ -160,7 +160,8 @@ def _build(opts: BuildOptions) -> BuildResult:
         if config is None:
             return result
         if memory is None and opts.parallel:
-            holidays_ahead = _HolidaysAhead.start(pages, cache)
+            holidays_ahead = _HolidaysAhead(pages, cache)
+            holidays_ahead.start()
         site, problems, graph = _resolve(pages, page_digests, config, frozenset(unavailable), cache, memory)
         report.extend(problems)
         result.site, result.config = site, config
@@ -319,20 +320,15 @@ class Unread(SourceFile):
     with its hash None, not read yet (`_load_blob` reads it)."""
 
 
-def _remember_sources(root: Path, cache: Cache | None, listing: list[tuple[str, str]],
+def _remember_sources(cache: Cache | None, listing: list[tuple[str, str]],
                       stamps: dict[str, tuple[int, ...]], keys: list, read: list[SourceFile]) -> None:
     """What `_read_sources` keeps of the files the load's workers read (`_Read`): the settled ones."""
     if cache is None:
         return
     seen = {}
     for (rel, kind), key, src in zip(listing, keys, read, strict=True):
-        stamp = stamps.get(rel)
-        if stamp is None:
-            try:
-                stamp = file_stamp(os.stat(os.path.join(root, rel)))
-            except OSError:
-                continue
-        if isinstance(src, _Read) and src.at - stamp[1] > SETTLED_NS:
+        stamp = stamps.get(rel)  # as discover saw it, before the read (None: a link, read every time)
+        if stamp is not None and isinstance(src, _Read) and src.at - stamp[1] > SETTLED_NS:
             seen[rel] = (stamp, kind, key)
     if seen:
         cache.put("sources", seen)
@@ -918,17 +914,17 @@ class _HolidaysAhead:
     one core with the other idle. Used only for the very years the assets are made for (the
     resolved site's pages are the loaded ones, but the answer must not rest on that)."""
 
-    def __init__(self, years: range, child: parallel.Forked):
-        self.years, self.child = years, child
+    def __init__(self, pages: list[Page], cache: Cache | None):
+        self.years = deadlines.build_years(p.updated for p in pages)
+        self.cached = cache is not None and cache.has(f"holidays:{self.years.start}-{self.years.stop}")
+        self.child: parallel.Forked | None = None
 
-    @classmethod
-    def start(cls, pages: list[Page], cache: Cache | None) -> _HolidaysAhead | None:
-        years = deadlines.build_years(p.updated for p in pages)
-        if cache is not None and cache.has(f"holidays:{years.start}-{years.stop}"):
-            return None
-        with signals_held():
-            child = parallel.fork_call(lambda: deadlines.legal_holidays(years))
-        return cls(years, child) if child is not None else None
+    def start(self) -> None:
+        """Begin, unless the cache has the table (or no process can be forked here)."""
+        if not self.cached:
+            years = self.years
+            with signals_held():  # a Ctrl-C now would lose the process: it waits for the block's end
+                self.child = parallel.fork_call(lambda: deadlines.legal_holidays(years))
 
     def result(self, years: range) -> dict | None:
         """The table, if made for `years` (else None: the caller makes its own)."""
