@@ -500,11 +500,11 @@ _TABLES = """
 
 DB_NAME = "build.sqlite3"
 _FRESH = DB_NAME + ".new-"
-"""A build that finds no cache file writes a new one under this name, its process id and a count, with
-its rollback journal in memory, and renames it into place when it closes it. In WAL mode (as
-an existing cache file is opened, for readers beside a writer and safe commits) every page is
-written twice, to the log and then to the file, and read back between: a cold build at 4000
-notices stores ~47 MB, 53,000 pwrite and 27,000 pread calls. A build killed before the rename
+"""A build that finds no cache file writes a new one under this name (then its process id and a
+count), with its rollback journal in memory, and links it into place when it closes it. In WAL
+mode (as an existing cache file is opened, for readers beside a writer and safe commits) every
+page is written twice, to the log and then to the file, and read back between: a cold build at
+4000 notices stores ~47 MB, 53,000 pwrite and 27,000 pread calls. A build killed before then
 leaves only a file no one opens (removed by the next build), never a half-written cache; a
 cache file made meanwhile by another build (a dev server's, which takes no build lock) is kept,
 not replaced."""
@@ -527,6 +527,7 @@ def _forget_unfinished(folder: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (signal 0 tests without sending anything)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -966,7 +967,7 @@ class Cache:
         if new is None:
             return
         target = self.folder / DB_NAME
-        if db is not None and not target.exists():  # else another build (a dev server's) made one meanwhile: keep it
+        if db is not None and not target.exists():  # else another build (a dev server's) made one: kept
             for stale in ("-wal", "-shm"):  # of a cache file deleted by hand: not of this one
                 _forget_file(str(self.folder / (DB_NAME + stale)))
             try:

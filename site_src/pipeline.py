@@ -399,11 +399,13 @@ def _load(root: Path, sources: list[SourceFile], keys: list[str], cache: Cache |
     fresh: dict[int, tuple] = {}
     rows: list[tuple[str, str, bytes]] = []
     # an Unread file whose parse is not cached after all is read by the worker that parses it
-    with closing(imap_items(functools.partial(_load_blob, root), [sources[i] for i in todo], **kwargs)) as results:
-        for i, (key, read_at, blob) in zip(todo, results, strict=True):  # strict: runs it to its end (pool joined)
+    load_one = functools.partial(_load_blob, root)
+    with closing(imap_items(load_one, [sources[i] for i in todo], **kwargs)) as results:
+        for i, (key, read_at, blob) in zip(todo, results, strict=True):  # strict: runs it to its end
             if key is not None:
                 keys[i] = key
-                sources[i] = _Read(sources[i].path, sources[i].kind, b"", at=read_at) if read_at is not None else sources[i]
+                if read_at is not None:
+                    sources[i] = _Read(sources[i].path, sources[i].kind, b"", at=read_at)
             fresh[i] = pickle.loads(blob)
             if cache is not None:  # a row is right on its own: stored as they come, not all held
                 rows.append((sources[i].path, keys[i], blob))
