@@ -613,9 +613,14 @@ class _RenderStage:
             if i in fresh:
                 html, facts, html_digest = fresh.pop(i)
             else:
-                html, facts, html_digest, reads = cached[path]
-                if memory is not None and base is not None:
-                    remembered[path] = RenderMemo(base[i], reads, html, facts, html_digest)
+                hit = cached[path]
+                if type(hit) is RenderMemo:  # the dev server's memo of it, with the same base
+                    html, facts, html_digest = hit.html, hit.facts, hit.digest
+                    remembered[path] = hit
+                else:
+                    html, facts, html_digest, reads = hit
+                    if memory is not None and base is not None:
+                        remembered[path] = RenderMemo(base[i], reads, html, facts, html_digest)
             out.append(html)
             if facts is not None:
                 self.facts[path] = facts
@@ -720,7 +725,7 @@ class _RenderStage:
             if type(m.reads) is not set:  # as read from the cache or a worker: once
                 m.reads = set(m.reads)
             if changed.isdisjoint(m.reads):  # a set: tests the few changed reads, not its ~25
-                hits[path] = (m.html, m.facts, m.digest, m.reads)
+                hits[path] = m  # still right as it is: kept, not copied
         return hits
 
 
