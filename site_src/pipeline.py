@@ -141,8 +141,11 @@ def _build(opts: BuildOptions) -> BuildResult:
         sources_read, keys = _read_sources(root, listing, memory, cache, stamps)
         found_so_far = report.sorted()
         unread = None in keys  # read and hashed by the load's workers: a cold build, nothing to reuse
-        inputs = _inputs_key(root, opts, config, found_so_far, listing, keys) \
-            if opts.write and cache is not None and not unread else None
+
+        def inputs_key() -> str | None:
+            return _inputs_key(root, opts, config, found_so_far, listing, keys) \
+                if opts.write and cache is not None else None
+        inputs = None if unread else inputs_key()
         if _reuse_last_build(root, opts, inputs, cache, result):
             lap("reuse")
             return result
@@ -153,8 +156,7 @@ def _build(opts: BuildOptions) -> BuildResult:
                                                  memory)
         if unread:
             _remember_sources(cache, listing, stamps, keys, sources_read)
-            inputs = _inputs_key(root, opts, config, found_so_far, listing, keys) \
-                if opts.write and cache is not None else None
+            inputs = inputs_key()
         del sources_read
         lap("load")
         if config is None:
@@ -1194,9 +1196,7 @@ def _cached_holidays(cache: Cache | None, memory: BuildMemory | None = None, ahe
         if not isinstance(found, dict):
             found = cache.get(name) if cache is not None else None
             if not isinstance(found, dict):
-                found = ahead.result(years) if ahead is not None else None
-                if not isinstance(found, dict):
-                    found = deadlines.legal_holidays(years)
+                found = (ahead.result(years) if ahead is not None else None) or deadlines.legal_holidays(years)
                 if cache is not None:
                     cache.put(name, found)
         if memory is not None:
