@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__, schema
 from .diagnostics import FORMATTERS, summary
 from .cache import CacheChanged
+from .config import base_url_problem
 from .parallel import WorkerDied
 from .pipeline import BuildOptions, build
 from .write import BuildLocked, OutputChanged, build_lock
@@ -26,9 +27,19 @@ def _root(p: argparse.ArgumentParser) -> None:
                    help="the project folder holding site.toml, content/ and templates/ (default: here)")
 
 
+def _base_url(value: str) -> str:
+    problem = base_url_problem(value.strip())
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value.strip()
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     _root(p)
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--base-url", type=_base_url, metavar="URL",
+                   help="the address the site is published at, in place of site.toml's base_url (for "
+                        "canonical links, the sitemap and the feed; CI passes GitHub Pages' address)")
     p.add_argument("--format", choices=sorted(FORMATTERS), default=None,
                    help="how to print problems: text, github (Actions annotations; the default when "
                         "GITHUB_ACTIONS=true) or json (one object per line)")
@@ -126,7 +137,7 @@ def cmd_build(args, write: bool) -> int:
     start = time.perf_counter()
     try:
         with build_lock(root):
-            result = build(BuildOptions(root=root, write=write, strict=args.strict,
+            result = build(BuildOptions(root=root, write=write, strict=args.strict, base_url=args.base_url,
                                         search=write and not getattr(args, 'no_search', False)))
     except BuildLocked as exc:
         print(f"error: {exc}", file=sys.stderr)

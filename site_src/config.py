@@ -67,15 +67,27 @@ def _line_of(text: str, needle: str) -> int:
     return 0
 
 
-def load_config(root: Path) -> tuple[SiteConfig | None, list[Diagnostic]]:
+def base_url_problem(url: str) -> str:
+    """Why `url` cannot be the site's base URL ('' when it can)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("https", "http"):
+        return "must start with https:// or http://"
+    if not rest.split("/", 1)[0] or any(c.isspace() for c in url) or "?" in url or "#" in url:
+        return "must be a plain address such as https://example.org/help/ (a host, then an optional path)"
+    return ""
+
+
+def load_config(root: Path, base_url: str | None = None) -> tuple[SiteConfig | None, list[Diagnostic]]:
+    """The settings from `root`/site.toml; `base_url` (the build's --base-url, already checked with
+    `base_url_problem`) replaces its `base_url`, e.g. with the address GitHub Pages publishes at."""
     path = root / CONFIG_FILE
     if not path.is_file():
         return None, [Diagnostic(CONFIG_FILE, 0, ERROR, "the site config file is missing", "", "config")]
     text = path.read_text(encoding="utf-8")
-    return parse_config(text)
+    return parse_config(text, base_url)
 
 
-def parse_config(text: str) -> tuple[SiteConfig | None, list[Diagnostic]]:
+def parse_config(text: str, base_url_override: str | None = None) -> tuple[SiteConfig | None, list[Diagnostic]]:
     out: list[Diagnostic] = []
     try:
         data = tomllib.loads(text)
@@ -102,12 +114,13 @@ def parse_config(text: str) -> tuple[SiteConfig | None, list[Diagnostic]]:
     unknown(site, _SITE_KEYS, "[site]")
     unknown(firm, _FIRM_KEYS, "[firm]")
     unknown(data.get("markdown", {}), {"allow_html"}, "[markdown]")
-    base_url = need(site, "base_url", "site")
+    base_url = base_url_override.strip() if base_url_override is not None else need(site, "base_url", "site")
     if base_url and not base_url.endswith("/"):
         base_url += "/"
-    if base_url and not base_url.startswith(("https://", "http://")):
-        out.append(Diagnostic(CONFIG_FILE, _line_of(text, "base_url"), ERROR,
-                              "base_url must start with https:// or http://", "", "config"))
+    problem = base_url_problem(base_url) if base_url else ""
+    if problem:
+        where = ("--base-url", 0) if base_url_override is not None else (CONFIG_FILE, _line_of(text, "base_url"))
+        out.append(Diagnostic(*where, ERROR, f"base_url {problem}", "", "config"))
     categories = []
     for i, cat in enumerate(data.get("categories", [])):
         unknown(cat, {"id", "title", "description"}, "[[categories]]")

@@ -63,6 +63,8 @@ class BuildOptions:
     memory: BuildMemory | None = None
     """The previous build's state, kept between rebuilds by a long-running process (the dev
     server): when it holds the same generation it replaces the disk cache (no unpickling)."""
+    base_url: str | None = None
+    """In place of site.toml's `base_url` (`--base-url`: where this build is published)."""
     changed: frozenset[str] | None = None
     """With `memory`: every path changed since its last build (the dev server's watcher, which
     the kernel tells), so content/ is listed from the last listing (`load.relist`); None: walk it."""
@@ -122,7 +124,7 @@ def _build(opts: BuildOptions) -> BuildResult:
         t0 = now
 
     root = opts.root
-    config, problems = load_config(root)
+    config, problems = load_config(root, opts.base_url)
     report.extend(problems)
     stamps: dict[str, tuple[int, ...]] = {}
     memory = opts.memory if opts.cache else None

@@ -93,3 +93,41 @@ def test_help_explains_the_commands(tmp_path):
     assert proc.returncode == 0
     for word in ["build", "check", "schema"]:
         assert word in proc.stdout
+
+
+def test_base_url_option_publishes_at_that_address_through_the_cache(tmp_path):
+    """`--base-url` (CI passes GitHub Pages' address) replaces site.toml's in every absolute address and
+    in the 404 page's root-relative links; a build with another address, cache present, gives what a
+    cold build with that address gives, and site.toml's own address comes back without the option."""
+    root = make_project(tmp_path / "site", base="bundled")
+    pages = "https://octo.github.io/tax-help"
+    proc = run_build(root, "--no-search", "--base-url", pages)
+    assert proc.returncode == 0, proc.stderr
+    out = root / "output"
+    assert f'<link rel="canonical" href="{pages}/notices/cp504/">' in (out / "notices/cp504/index.html").read_text()
+    assert f"<loc>{pages}/notices/cp504/</loc>" in (out / "sitemap.xml").read_text()
+    assert f"Sitemap: {pages}/sitemap.xml" in (out / "robots.txt").read_text()
+    assert f"<id>{pages}/</id>" in (out / "feed.xml").read_text()
+    assert 'href="/tax-help/feed.xml"' in (out / "404.html").read_text()
+    placeholder = "https://example.org/notice-help-center/"
+    assert not [p for p, data in tree_bytes(out).items() if placeholder.encode() in data]
+
+    other = "https://help.example.net/"
+    assert run_build(root, "--no-search", "--base-url", other).returncode == 0  # warm: every page again
+    cold = make_project(tmp_path / "cold", base="bundled")
+    assert run_build(cold, "--no-search", "--base-url", other).returncode == 0
+    assert tree_bytes(out) == tree_bytes(cold / "output")
+
+    assert run_build(root, "--no-search").returncode == 0
+    assert f'<link rel="canonical" href="{placeholder}notices/cp504/">' in (out / "notices/cp504/index.html").read_text()
+
+
+def test_a_base_url_that_is_not_an_address_is_refused_before_anything_is_built(tmp_path):
+    root = make_project(tmp_path / "site", base="bundled")
+    for bad, said in [("ftp://example.org/", "must start with https:// or http://"),
+                      ("https://", "must be a plain address"), ("https://a b.org/", "must be a plain address")]:
+        proc = run_build(root, "--base-url", bad)
+        assert proc.returncode == 2, bad
+        assert f"error: argument --base-url: {said}" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (root / "output").exists()

