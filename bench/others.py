@@ -8,7 +8,10 @@ bench/out/<name>-<N>/ (a `.mirrored` stamp marks it complete):
   meta), default theme, default navigation; the search plugin is turned off (`plugins: []`), as
   ours is timed with --no-search;
 * Pelican: the body byte for byte under a Pelican header (Title from the front matter, a fixed
-  Date), default theme and settings; its Markdown reader needs the `markdown` package.
+  Date), default theme and settings; its Markdown reader needs the `markdown` package;
+* Floor: bench/floor.py, a bare Python pipeline (PyYAML's C loader, markdown-it-pyrs, Jinja2, two
+  forked workers) doing Hugo's share of the work on the same files: what the libraries cost
+  without our checks, graph, cache and richer pages (`--floor`, this Python by default).
 
 The tools are not project dependencies: `--mkdocs`/`--pelican`/`--hugo` with no value look the
 command up on PATH, or take a path (e.g. a separate venv's bin/mkdocs; see docs/performance.md).
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -54,6 +58,10 @@ def _hugo(notices: Path, site: Path) -> None:
 def _mkdocs(notices: Path, site: Path) -> None:
     shutil.copytree(notices, site / "docs" / "notices")
     _write(site, {"mkdocs.yml": "site_name: Notices\nsite_url: https://example.org/\nplugins: []\n"})
+
+
+def _floor(notices: Path, site: Path) -> None:
+    shutil.copytree(notices, site / "content" / "notices")
 
 
 def _pelican(notices: Path, site: Path) -> None:
@@ -106,6 +114,8 @@ OTHERS = (
           lambda exe, site: [exe, str(site / "content"), "-s", str(site / "pelicanconf.py"), "-o",
                              str(site / "output"), "--quiet"],
           ("output", "cache"), faster_is_ours=True),
+    Other("Floor", sys.executable, _floor, lambda exe, site: [exe, str(HERE / "floor.py"), str(site)],
+          ("output",), faster_is_ours=False),
 )
 
 
