@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .diagnostics import Diagnostic, ERROR, did_you_mean
 
@@ -68,12 +69,24 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def base_url_problem(url: str) -> str:
-    """Why `url` cannot be the site's base URL ('' when it can)."""
-    scheme, sep, rest = url.partition("://")
+    """Why `url` cannot be the site's base URL ('' when it can). Its path prefixes the 404 page's
+    links as it is, so an empty, '.' or '..' step would break them ('//feed.xml' names a host)."""
+    scheme, sep, _rest = url.partition("://")
     if not sep or scheme not in ("https", "http"):
         return "must start with https:// or http://"
-    if not rest.split("/", 1)[0] or any(c.isspace() for c in url) or "?" in url or "#" in url:
-        return "must be a plain address such as https://example.org/help/ (a host, then an optional path)"
+    plain = "must be a plain address such as https://example.org/help/ (a host, then an optional path of names)"
+    if any(c.isspace() for c in url) or "?" in url or "#" in url:
+        return plain
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return plain
+    steps = parts.path.split("/")[1:]
+    if steps and steps[-1] == "":
+        steps.pop()  # the trailing '/'
+    if not parts.hostname or any(step in ("", ".", "..") for step in steps):
+        return plain
     return ""
 
 

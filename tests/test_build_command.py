@@ -125,7 +125,9 @@ def test_base_url_option_publishes_at_that_address_through_the_cache(tmp_path):
 def test_a_base_url_that_is_not_an_address_is_refused_before_anything_is_built(tmp_path):
     root = make_project(tmp_path / "site", base="bundled")
     for bad, said in [("ftp://example.org/", "must start with https:// or http://"),
-                      ("https://", "must be a plain address"), ("https://a b.org/", "must be a plain address")]:
+                      ("https://", "must be a plain address"), ("https://a b.org/", "must be a plain address"),
+                      ("https://x.example//", "must be a plain address"), ("https://x.example/a/../", "must be a plain address"),
+                      ("https://x.example:port/", "must be a plain address"), ("https://x.example/?a=1", "must be a plain address")]:
         proc = run_build(root, "--base-url", bad)
         assert proc.returncode == 2, bad
         assert f"error: argument --base-url: {said}" in proc.stderr, proc.stderr
