@@ -133,3 +133,17 @@ def test_a_base_url_that_is_not_an_address_is_refused_before_anything_is_built(t
         assert f"error: argument --base-url: {said}" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
     assert not (root / "output").exists()
+
+
+def test_a_base_url_in_site_toml_that_would_break_links_is_an_error_on_its_line(tmp_path):
+    root = make_project(tmp_path / "site", base="bundled")
+    config = root / "site.toml"
+    text = config.read_text().replace('base_url = "https://example.org/notice-help-center/"',
+                                      'base_url = "https://example.org//"')
+    config.write_text(text)
+    line = text.split("\n").index('base_url = "https://example.org//"') + 1
+    proc = run_build(root, "--no-search")
+    assert proc.returncode == 1
+    assert f"site.toml:{line}: error: base_url must be a plain address such as https://example.org/help/" in proc.stderr
+    assert not (root / "output").exists()
+    assert run_build(root, "--no-search", "--base-url", "https://example.org/help").returncode == 0  # the option wins
