@@ -61,11 +61,10 @@ def _notices(job: tuple[str, str, list[str]]) -> list[tuple[str, str]]:
             _, front, body = fh.read().split("---\n", 2)
         data = yaml.load(front, Loader=yaml.CSafeLoader)
         slug = name[:-3]
-        md = Markup  # the renderer's HTML, not text to escape
-        html = _NOTICE.render(
+        html = _NOTICE.render(  # Markup: the renderer's HTML, not text to escape
             title=data["title"], summary=data.get("summary", ""),
-            quick_answer=md(_MD.render(data.get("quick_answer", ""))), body=md(_MD.render(body)),
-            faqs=[{"question": f["question"], "answer": md(_MD.render(f["answer"]))} for f in data.get("faqs") or []],
+            quick_answer=Markup(_MD.render(data.get("quick_answer", ""))), body=Markup(_MD.render(body)),
+            faqs=[{"question": f["question"], "answer": Markup(_MD.render(f["answer"]))} for f in data.get("faqs") or []],
             related=data.get("related") or [])
         _write(out, f"notices/{slug}", html)
         for alias in data.get("aliases") or []:
